@@ -1,0 +1,150 @@
+"""Build the readers and exporters the settings ask for."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
+from opentelemetry.sdk.trace.export import SpanExporter
+from prometheus_client import CollectorRegistry
+
+from otelkit._internal.overflow import OverflowWarner
+from otelkit.settings import OtelkitSettings, OtlpSettings
+
+INSTRUMENT_CLASSES = (
+    Counter,
+    UpDownCounter,
+    Histogram,
+    ObservableCounter,
+    ObservableUpDownCounter,
+    ObservableGauge,
+)
+# Prometheus computes rates from running totals; delta temporality would reset them every export.
+CUMULATIVE = {cls: AggregationTemporality.CUMULATIVE for cls in INSTRUMENT_CLASSES}
+
+
+def cardinality_limits(settings: OtelkitSettings) -> dict[type, int]:
+    return {cls: settings.metrics.cardinality_limit for cls in INSTRUMENT_CLASSES}
+
+
+class WatchedPrometheusReader(PrometheusMetricReader):
+    """The exporter's pull reader, reporting cardinality overflow once."""
+
+    def __init__(self, registry: CollectorRegistry, warner: OverflowWarner, limits: dict[type, int]) -> None:
+        # Scope labels (otel_scope_name ...) would add three labels to every series the spec defines.
+        super().__init__(registry=registry, scope_info_enabled=False, cardinality_limits=limits)
+        self._warner = warner
+
+    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+        self._warner.check(metrics_data)
+        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        """Nothing to flush: a pull reader collects when scraped.
+
+        The base class would collect here and queue the result, and the next scrape would
+        then expose every series twice, which Prometheus rejects as duplicate samples.
+        """
+        return True
+
+
+class WatchedMetricExporter(MetricExporter):
+    """Delegates to an OTLP exporter, reporting cardinality overflow once."""
+
+    def __init__(self, inner: MetricExporter, warner: OverflowWarner) -> None:
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality,
+            preferred_aggregation=inner._preferred_aggregation,
+        )
+        self._inner = inner
+        self._warner = warner
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        self._warner.check(metrics_data)
+        return self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def _headers(otlp: OtlpSettings) -> dict[str, str]:
+    return {key: value.get_secret_value() for key, value in otlp.headers.items()}
+
+
+def otlp_metric_reader(settings: OtelkitSettings, warner: OverflowWarner) -> PeriodicExportingMetricReader:
+    otlp = settings.otlp
+    aggregation: dict[type, Any] = {}
+    if settings.metrics.histogram_aggregation == "exponential":
+        aggregation = {Histogram: ExponentialBucketHistogramAggregation()}
+    exporter: MetricExporter
+    if otlp.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
+
+        exporter = GrpcExporter(
+            endpoint=otlp.endpoint,
+            insecure=(otlp.endpoint or "").startswith("http://"),
+            headers=_headers(otlp),
+            timeout=otlp.timeout_seconds,
+            preferred_temporality=CUMULATIVE,
+            preferred_aggregation=aggregation,
+        )
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
+
+        exporter = HttpExporter(
+            endpoint=f"{otlp.endpoint}/v1/metrics",
+            headers=_headers(otlp),
+            timeout=otlp.timeout_seconds,
+            preferred_temporality=CUMULATIVE,
+            preferred_aggregation=aggregation,
+        )
+    return PeriodicExportingMetricReader(
+        WatchedMetricExporter(exporter, warner),
+        export_interval_millis=otlp.export_interval_seconds * 1000,
+        export_timeout_millis=otlp.timeout_seconds * 1000,
+        cardinality_limits=cardinality_limits(settings),
+    )
+
+
+def otlp_span_exporter(otlp: OtlpSettings) -> SpanExporter:
+    if otlp.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter(
+            endpoint=otlp.endpoint,
+            insecure=(otlp.endpoint or "").startswith("http://"),
+            headers=_headers(otlp),
+            timeout=otlp.timeout_seconds,
+        )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    return HttpExporter(endpoint=f"{otlp.endpoint}/v1/traces", headers=_headers(otlp), timeout=otlp.timeout_seconds)
+
+
+__all__: Sequence[str] = [
+    "CUMULATIVE",
+    "WatchedMetricExporter",
+    "WatchedPrometheusReader",
+    "otlp_metric_reader",
+    "otlp_span_exporter",
+]

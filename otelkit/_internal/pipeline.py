@@ -1,0 +1,114 @@
+"""Assemble the meter and tracer providers from settings: resource, views, readers, exporters."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+
+from opentelemetry.sdk.metrics import Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from prometheus_client import CollectorRegistry
+
+from otelkit._internal.exporters import (
+    WatchedPrometheusReader,
+    cardinality_limits,
+    otlp_metric_reader,
+    otlp_span_exporter,
+)
+from otelkit._internal.overflow import OverflowWarner
+from otelkit._internal.state import CaptureHook
+from otelkit.settings import OtelkitSettings
+
+_INSTANCE_ID = str(uuid.uuid4())
+_INSTANCE_PID = os.getpid()
+
+
+def instance_id() -> str:
+    """A ``service.instance.id`` unique to this process (a forked worker gets its own)."""
+    global _INSTANCE_ID, _INSTANCE_PID
+    if os.getpid() != _INSTANCE_PID:
+        _INSTANCE_ID, _INSTANCE_PID = str(uuid.uuid4()), os.getpid()
+    return _INSTANCE_ID
+
+
+def build_resource(settings: OtelkitSettings) -> Resource:
+    """Service identity; ``Resource.create`` also merges ``OTEL_RESOURCE_ATTRIBUTES`` beneath it."""
+    service = settings.service
+    return Resource.create(
+        {
+            "service.name": service.name,
+            "service.version": service.version,
+            "deployment.environment": service.environment,
+            "deployment.environment.name": service.environment,
+            "service.instance.id": instance_id(),
+        }
+    )
+
+
+def histogram_views(settings: OtelkitSettings) -> list[View]:
+    """Seconds-based histograms get the spec's buckets (the 0.5 s boundary the SLA needs)."""
+    if settings.metrics.histogram_aggregation == "exponential":
+        return []  # the OTLP exporter's preferred aggregation makes them exponential
+    buckets = ExplicitBucketHistogramAggregation(boundaries=settings.prometheus.default_buckets)
+    return [View(instrument_type=Histogram, instrument_unit="s", aggregation=buckets)]
+
+
+@dataclass
+class Pipeline:
+    """The providers and what feeds them; `shutdown` flushes traces before metrics."""
+
+    meter_provider: MeterProvider
+    tracer_provider: TracerProvider
+    warner: OverflowWarner
+    prometheus_registry: CollectorRegistry | None = None
+    readers: list[MetricReader] = field(default_factory=list)
+
+    def force_flush(self, timeout_seconds: float) -> bool:
+        traces = self.tracer_provider.force_flush(int(timeout_seconds * 1000))
+        return self.meter_provider.force_flush(int(timeout_seconds * 1000)) and traces
+
+    def shutdown(self, timeout_seconds: float) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown(timeout_millis=timeout_seconds * 1000)
+
+
+def build_pipeline(settings: OtelkitSettings, capture: CaptureHook | None = None) -> Pipeline:
+    """With a pytest ``capture``, its in-memory sinks replace the OTLP exporters: no traffic leaves."""
+    resource = build_resource(settings)
+    warner = OverflowWarner(settings.metrics.cardinality_limit)
+    readers: list[MetricReader] = []
+    span_processors: list[SpanProcessor] = []
+    if capture is not None:
+        readers.append(capture.metric_reader(settings, warner))
+        span_processors.append(capture.span_processor())
+    registry: CollectorRegistry | None = None
+    if settings.prometheus.enabled:
+        registry = CollectorRegistry(auto_describe=True)
+        readers.append(WatchedPrometheusReader(registry, warner, cardinality_limits(settings)))
+    pushing = capture is None and settings.otlp.endpoint is not None
+    if pushing and settings.otlp.metrics:
+        readers.append(otlp_metric_reader(settings, warner))
+
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=histogram_views(settings))
+
+    tracing = settings.tracing
+    sampler = ParentBased(TraceIdRatioBased(tracing.sample_ratio if tracing.enabled else 0.0))
+    tracer_provider = TracerProvider(resource=resource, sampler=sampler)
+    for processor in span_processors:
+        tracer_provider.add_span_processor(processor)
+    if pushing and settings.otlp.traces and tracing.enabled:
+        tracer_provider.add_span_processor(
+            BatchSpanProcessor(
+                otlp_span_exporter(settings.otlp),
+                max_queue_size=tracing.max_queue_size,
+                max_export_batch_size=min(tracing.max_export_batch_size, tracing.max_queue_size),
+                export_timeout_millis=settings.otlp.timeout_seconds * 1000,
+            )
+        )
+    return Pipeline(meter_provider, tracer_provider, warner, registry, readers)

@@ -1,0 +1,103 @@
+"""The handle `otelkit.init()` returns: providers, instruments, the /metrics endpoint, shutdown."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.metrics import Meter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Tracer
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from otelkit._internal.pipeline import Pipeline
+from otelkit.instruments.business import BusinessMetrics
+from otelkit.instruments.system import SystemMetrics
+from otelkit.settings import OtelkitSettings
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+logger = logging.getLogger("otelkit")
+
+METER_NAME = "otelkit"
+
+
+class Otelkit:
+    """One configured pipeline. Use `otelkit.init()` to get it; `shutdown()` flushes and stops it."""
+
+    def __init__(self, settings: OtelkitSettings, pipeline: Pipeline) -> None:
+        self.settings = settings
+        self._pipeline = pipeline
+        self.meter: Meter = pipeline.meter_provider.get_meter(METER_NAME)
+        self.tracer: Tracer = pipeline.tracer_provider.get_tracer(METER_NAME)
+        self.business = BusinessMetrics(
+            self.meter, cardinality_limit=settings.metrics.cardinality_limit, warner=pipeline.warner
+        )
+        self.system = SystemMetrics(self.meter) if settings.metrics.system_metrics else None
+        self._shutdown_lock = threading.Lock()
+        self._is_shut_down = False
+
+    @property
+    def meter_provider(self) -> MeterProvider:
+        return self._pipeline.meter_provider
+
+    @property
+    def tracer_provider(self) -> TracerProvider:
+        return self._pipeline.tracer_provider
+
+    @property
+    def prometheus_registry(self) -> CollectorRegistry | None:
+        """The registry behind the embedded endpoint (None when ``prometheus.enabled`` is off).
+
+        Without a web app, serve it with ``prometheus_client.start_http_server(port, registry=...)``.
+        """
+        return self._pipeline.prometheus_registry
+
+    @property
+    def is_shut_down(self) -> bool:
+        return self._is_shut_down
+
+    def attach(self, app: Any) -> None:
+        """Add otelkit's routes to a FastAPI/Starlette app (once per app)."""
+        if getattr(app.state, "otelkit", None) is self:
+            return
+        app.state.otelkit = self
+        if self.prometheus_registry is not None:
+            app.add_route(self.settings.prometheus.metrics_path, self.metrics_endpoint, include_in_schema=False)
+
+    def metrics_endpoint(self, request: Request) -> Response:
+        """Prometheus exposition (OpenMetrics when the scraper asks for it).
+
+        Synchronous on purpose: Starlette runs it in its thread pool, so collection never
+        blocks the event loop.
+        """
+        from starlette.responses import Response
+
+        registry = self.prometheus_registry
+        if registry is None:
+            return Response("prometheus export is disabled\n", status_code=404)
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(registry), media_type=content_type)
+
+    def force_flush(self, timeout_seconds: float = 10.0) -> bool:
+        return self._pipeline.force_flush(timeout_seconds)
+
+    def shutdown(self, timeout_seconds: float = 30.0) -> None:
+        """Flush and stop exporters. Safe to call more than once; later calls do nothing."""
+        from otelkit._internal import state
+
+        with self._shutdown_lock:
+            if self._is_shut_down:
+                return
+            self._is_shut_down = True
+        try:
+            self._pipeline.shutdown(timeout_seconds)
+        finally:
+            with state.lock:
+                if state.current is self:
+                    state.current = None

@@ -1,0 +1,66 @@
+"""Module-level helpers that record into the active `otelkit.init()` handle.
+
+Before `init()` (or after `shutdown()`) they record into a detached set of instruments that
+nothing exports, and say so once: telemetry must never break the code that calls it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+from opentelemetry.metrics import NoOpMeter
+
+from otelkit._internal import state
+from otelkit._internal.overflow import OverflowWarner
+from otelkit.instruments.business import BusinessMetrics, GenerationStatus, GenerationTracker
+
+logger = logging.getLogger("otelkit")
+_detached: BusinessMetrics | None = None
+
+
+def _business() -> BusinessMetrics:
+    handle = state.current
+    if handle is not None:
+        return handle.business
+    global _detached
+    if _detached is None:
+        logger.warning("otelkit: metrics recorded before otelkit.init() (or after shutdown) are discarded")
+        _detached = BusinessMetrics(NoOpMeter("otelkit"), cardinality_limit=100, warner=OverflowWarner(100))
+    return _detached
+
+
+def track_generation(model_type: str) -> GenerationTracker:
+    """``with track_generation("sdxl"):`` or ``@track_generation("sdxl")``: in-flight, duration, outcome."""
+    return _business().track_generation(model_type)
+
+
+def record_payment(provider: str, status: str, amount: float = 0.0, currency: str = "") -> None:
+    """Count a payment request; a successful one adds ``amount`` (major units) to revenue."""
+    _business().record_payment(provider, status, amount, currency)
+
+
+def record_registration(source: str) -> None:
+    _business().record_registration(source)
+
+
+def observe_active_users(callback: Callable[[], Mapping[str, float]]) -> None:
+    """Register ``callback() -> {"1d": n, "7d": n, ...}``, read at every collection."""
+    _business().observe_active_users(callback)
+
+
+def observe_queue_depth(callback: Callable[[], Mapping[str, float]]) -> None:
+    """Register ``callback() -> {queue name: depth}``, read at every collection."""
+    _business().observe_queue_depth(callback)
+
+
+__all__ = [
+    "BusinessMetrics",
+    "GenerationStatus",
+    "GenerationTracker",
+    "observe_active_users",
+    "observe_queue_depth",
+    "record_payment",
+    "record_registration",
+    "track_generation",
+]

@@ -1,0 +1,218 @@
+"""Typed settings, read from arguments, ``OTELKIT_*`` variables, standard ``OTEL_*`` variables
+and secret files, in that order of precedence.
+
+Nested sections use ``__``: ``OTELKIT_PROMETHEUS__METRICS_PATH=/metrics``,
+``OTELKIT_SENTRY__TRACES_SAMPLE_RATE=0.2``. Secret values may instead live in files
+under ``OTELKIT_SECRETS_DIR`` (default ``/run/secrets``, the Docker/Compose convention):
+``sentry_dsn`` and ``otlp_headers``.
+
+    >>> OtelkitSettings(service={"name": "checkout"}).service.name
+    'checkout'
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from otelkit._internal.standard_env import SecretFilesSource, StandardOtelEnvSource
+
+DEFAULT_BUCKETS: list[float] = [
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+]
+SLA_LATENCY_BOUNDARY_SECONDS = 0.5
+"""The SLA's P95 target (500 ms) needs an exact bucket boundary, or its queries interpolate."""
+
+
+def _parse_key_values(value: Any) -> Any:
+    """Accept OTEL-style ``k1=v1,k2=v2`` strings as well as mappings."""
+    if not isinstance(value, str):
+        return value
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError("expected comma-separated key=value pairs")
+        pairs[key.strip()] = val.strip()
+    return pairs
+
+
+class ServiceSettings(BaseModel):
+    """Who is emitting: becomes the resource, Prometheus's ``job``, Sentry's release/environment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("unknown_service", min_length=1)
+    version: str = "0.0.0"
+    environment: str = "development"
+
+
+class PrometheusSettings(BaseSettings):
+    """The spec's Prometheus section, field for field."""
+
+    model_config = SettingsConfigDict(env_prefix="OTELKIT_PROMETHEUS__", extra="forbid")
+
+    enabled: bool = True
+    metrics_path: str = "/metrics"
+    excluded_handlers: list[str] = ["/metrics", "/health", "/docs", "/redoc"]
+    default_buckets: list[float] = Field(default_factory=lambda: list(DEFAULT_BUCKETS))
+
+    @field_validator("metrics_path")
+    @classmethod
+    def _path_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+    @field_validator("default_buckets")
+    @classmethod
+    def _buckets_are_usable(cls, value: list[float]) -> list[float]:
+        if not value:
+            raise ValueError("must list at least one bucket boundary")
+        if any(b <= 0 for b in value):
+            raise ValueError("boundaries are seconds and must be positive")
+        if any(later <= earlier for earlier, later in itertools.pairwise(value)):
+            raise ValueError("boundaries must be strictly ascending")
+        if SLA_LATENCY_BOUNDARY_SECONDS not in value:
+            raise ValueError("must contain 0.5: the SLA's P95 <= 500 ms target is computed at that boundary")
+        return value
+
+
+class SentrySettings(BaseSettings):
+    """The spec's Sentry section, field for field."""
+
+    model_config = SettingsConfigDict(env_prefix="OTELKIT_SENTRY__", extra="forbid")
+
+    enabled: bool = True
+    dsn: SecretStr | None = None
+    environment: str | None = None
+    sample_rate: float = Field(1.0, ge=0.0, le=1.0)
+    enable_tracing: bool = True
+    traces_sample_rate: float = Field(0.1, ge=0.0, le=1.0)
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn_is_well_formed(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        project = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.username:
+            raise ValueError("must look like https://<public key>@<host>/<project id>")
+        if not project.isdigit():
+            raise ValueError("must end with the numeric project id: https://<public key>@<host>/<project id>")
+        return value
+
+
+class OtlpSettings(BaseModel):
+    """Push export to an OpenTelemetry Collector. Off while ``endpoint`` is unset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str | None = None
+    protocol: Literal["grpc", "http/protobuf"] = "grpc"
+    headers: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
+    export_interval_seconds: float = Field(10.0, gt=0)
+    timeout_seconds: float = Field(10.0, gt=0)
+    metrics: bool = True
+    traces: bool = True
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:4317")
+        return value.rstrip("/")
+
+    _split_headers = field_validator("headers", mode="before")(_parse_key_values)
+
+
+class TracingSettings(BaseModel):
+    """Trace pipeline: one ratio sampler, a bounded export queue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
+    max_queue_size: int = Field(2048, ge=1)
+    max_export_batch_size: int = Field(512, ge=1)
+
+
+class MetricsSettings(BaseModel):
+    """Metric pipeline knobs that are not part of the spec's Prometheus section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cardinality_limit: int = Field(2000, ge=1)
+    """Distinct attribute sets per metric; further ones fold into ``otel_metric_overflow="true"``."""
+    histogram_aggregation: Literal["explicit", "exponential"] = "explicit"
+    system_metrics: bool = True
+
+
+class OtelkitSettings(BaseSettings):
+    """Everything `otelkit.init()` needs; every field has a working default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OTELKIT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
+    sentry: SentrySettings = Field(default_factory=SentrySettings)
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets_dir = Path(os.environ.get("OTELKIT_SECRETS_DIR", "/run/secrets"))
+        return (
+            init_settings,
+            env_settings,
+            StandardOtelEnvSource(settings_cls),
+            SecretFilesSource(settings_cls, secrets_dir),
+        )
+
+
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "MetricsSettings",
+    "OtelkitSettings",
+    "OtlpSettings",
+    "PrometheusSettings",
+    "SentrySettings",
+    "ServiceSettings",
+    "TracingSettings",
+]

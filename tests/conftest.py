@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from otelkit._internal import state
+from otelkit.testing import reset_opentelemetry_globals
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test sees the developer's OTEL_*/OTELKIT_* variables, a real /run/secrets, or another test's handle."""
+    for name in list(os.environ):
+        if name.startswith(("OTEL_", "OTELKIT_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("OTELKIT_SECRETS_DIR", str(tmp_path_factory.mktemp("no-secrets")))
+    reset_opentelemetry_globals()  # init() sets OpenTelemetry's set-once globals; each test starts unset
+    yield
+    handle = state.current
+    if handle is not None:
+        handle.shutdown(timeout_seconds=5)
+    reset_opentelemetry_globals()

@@ -1,0 +1,101 @@
+"""Push export: what leaves the SDK over OTLP (gRPC and HTTP) is cumulative and carries the resource."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.proto.metrics.v1 import metrics_pb2
+
+import otelkit
+from tests.support.otlp_sink import OtlpSink, start_grpc_sink, start_http_sink
+
+CUMULATIVE = metrics_pb2.AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+
+
+@pytest.fixture(params=["grpc", "http/protobuf"])
+def sink_endpoint(request: pytest.FixtureRequest) -> Iterator[tuple[OtlpSink, str, str]]:
+    sink = OtlpSink()
+    if request.param == "grpc":
+        server, port = start_grpc_sink(sink)
+        yield sink, f"http://127.0.0.1:{port}", "grpc"
+        server.stop(grace=None)
+    else:
+        http_server = start_http_sink(sink)
+        yield sink, f"http://127.0.0.1:{http_server.server_address[1]}", "http/protobuf"
+        http_server.shutdown()
+
+
+def test_metrics_and_traces_are_pushed_cumulatively(sink_endpoint: tuple[OtlpSink, str, str]) -> None:
+    sink, endpoint, protocol = sink_endpoint
+    handle = otelkit.init(
+        service={"name": "pusher", "version": "2.0"},
+        otlp={"endpoint": endpoint, "protocol": protocol, "headers": "x-tenant=acme", "export_interval_seconds": 60},
+        prometheus={"enabled": False},
+        metrics={"system_metrics": False},
+    )
+    with handle.tracer.start_as_current_span("checkout"):
+        with otelkit.track_generation("sdxl"):
+            pass
+        otelkit.record_payment("stripe", "success", 5, "EUR")
+    handle.force_flush()
+    otelkit.record_payment("stripe", "success", 5, "EUR")
+    handle.shutdown()  # flushes the second, cumulative, export
+
+    assert sink.wait_for(lambda: len(sink.metric_requests) >= 2 and sink.trace_requests)
+    payments = sink.metrics()["payment_requests_total"]
+    assert [m.sum.aggregation_temporality for m in payments] == [CUMULATIVE] * len(payments)
+    assert [m.sum.is_monotonic for m in payments] == [True] * len(payments)
+    assert payments[-1].sum.data_points[0].as_double == 2  # running total, not the delta since the last export
+    durations = sink.metrics()["generation_duration_seconds"][-1].histogram
+    assert durations.aggregation_temporality == CUMULATIVE
+    assert 0.5 in list(durations.data_points[0].explicit_bounds)
+    resource = {a.key: a.value.string_value for a in sink.metric_requests[0].resource_metrics[0].resource.attributes}
+    assert resource["service.name"] == "pusher" and resource["service.version"] == "2.0"
+    assert "service.instance.id" in resource
+    assert "checkout" in sink.span_names()
+    assert all(headers.get("x-tenant") == "acme" for headers in sink.headers)
+
+
+def test_histogram_exemplar_carries_the_sampled_trace(sink_endpoint: tuple[OtlpSink, str, str]) -> None:
+    sink, endpoint, protocol = sink_endpoint
+    handle = otelkit.init(
+        otlp={"endpoint": endpoint, "protocol": protocol, "export_interval_seconds": 60},
+        prometheus={"enabled": False},
+        metrics={"system_metrics": False},
+    )
+    with handle.tracer.start_as_current_span("generate") as span, otelkit.track_generation("sdxl"):
+        trace_id = span.get_span_context().trace_id
+    handle.shutdown()
+    assert sink.wait_for(lambda: sink.metric_requests)
+    point = sink.metrics()["generation_duration_seconds"][-1].histogram.data_points[0]
+    assert [int.from_bytes(e.trace_id, "big") for e in point.exemplars] == [trace_id]
+
+
+def test_exponential_histograms_over_otlp(sink_endpoint: tuple[OtlpSink, str, str]) -> None:
+    sink, endpoint, protocol = sink_endpoint
+    handle = otelkit.init(
+        otlp={"endpoint": endpoint, "protocol": protocol, "export_interval_seconds": 60},
+        prometheus={"enabled": False},
+        metrics={"system_metrics": False, "histogram_aggregation": "exponential"},
+    )
+    with otelkit.track_generation("sdxl"):
+        pass
+    handle.shutdown()
+    assert sink.wait_for(lambda: sink.metric_requests)
+    metric = sink.metrics()["generation_duration_seconds"][-1]
+    assert metric.WhichOneof("data") == "exponential_histogram"
+    assert metric.exponential_histogram.data_points[0].count == 1
+
+
+def test_sampler_ratio_zero_exports_no_spans(sink_endpoint: tuple[OtlpSink, str, str]) -> None:
+    sink, endpoint, protocol = sink_endpoint
+    handle = otelkit.init(
+        otlp={"endpoint": endpoint, "protocol": protocol, "metrics": False},
+        tracing={"sample_ratio": 0.0},
+        metrics={"system_metrics": False},
+    )
+    with handle.tracer.start_as_current_span("never-sampled") as span:
+        assert not span.get_span_context().trace_flags.sampled
+    handle.shutdown()
+    assert sink.span_names() == [] and sink.metric_requests == []

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from otelkit._internal.pipeline import Pipeline
+from otelkit.instrumentation.http import HttpMetrics
 from otelkit.instruments.business import BusinessMetrics
 from otelkit.instruments.system import SystemMetrics
 from otelkit.settings import OtelkitSettings
@@ -39,6 +40,7 @@ class Otelkit:
             self.meter, cardinality_limit=settings.metrics.cardinality_limit, warner=pipeline.warner
         )
         self.system = SystemMetrics(self.meter) if settings.metrics.system_metrics else None
+        self._http_metrics: HttpMetrics | None = None
         self._shutdown_lock = threading.Lock()
         self._is_shut_down = False
 
@@ -59,13 +61,28 @@ class Otelkit:
         return self._pipeline.prometheus_registry
 
     @property
+    def http_metrics(self) -> HttpMetrics:
+        """``http_requests_total`` and ``http_request_duration_seconds``, created with the first app."""
+        if self._http_metrics is None:
+            self._http_metrics = HttpMetrics(
+                self.meter,
+                cardinality_limit=self.settings.metrics.cardinality_limit,
+                warner=self._pipeline.warner,
+                status_label=self.settings.http.status_label,
+            )
+        return self._http_metrics
+
+    @property
     def is_shut_down(self) -> bool:
         return self._is_shut_down
 
     def attach(self, app: Any) -> None:
-        """Add otelkit's routes to a FastAPI/Starlette app (once per app)."""
+        """Instrument a FastAPI/Starlette app and add otelkit's routes (once per app)."""
         if getattr(app.state, "otelkit", None) is self:
             return
+        from otelkit.instrumentation.fastapi import instrument_fastapi
+
+        instrument_fastapi(app, self)
         app.state.otelkit = self
         if self.prometheus_registry is not None:
             app.add_route(self.settings.prometheus.metrics_path, self.metrics_endpoint, include_in_schema=False)

@@ -171,6 +171,17 @@ class MetricsSettings(BaseModel):
     system_metrics: bool = True
 
 
+class HttpSettings(BaseModel):
+    """HTTP server instrumentation (FastAPI/Starlette)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status_label: Literal["code", "class"] = "code"
+    """``status="404"`` (exact code) or ``status="4xx"`` (class: fewer series, coarser alerts)."""
+    library_metrics: bool = False
+    """Also keep opentelemetry-instrumentation-fastapi's ``http.server.*`` metrics (they duplicate the spec's)."""
+
+
 class OtelkitSettings(BaseSettings):
     """Everything `otelkit.init()` needs; every field has a working default."""
 
@@ -187,6 +198,7 @@ class OtelkitSettings(BaseSettings):
     otlp: OtlpSettings = Field(default_factory=OtlpSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -208,6 +220,7 @@ class OtelkitSettings(BaseSettings):
 
 __all__ = [
     "DEFAULT_BUCKETS",
+    "HttpSettings",
     "MetricsSettings",
     "OtelkitSettings",
     "OtlpSettings",

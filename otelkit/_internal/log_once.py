@@ -1,0 +1,19 @@
+"""Log a recurring failure once: telemetry errors must be visible but must not flood the log."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+logger = logging.getLogger("otelkit")
+_seen: set[str] = set()
+_lock = threading.Lock()
+
+
+def log_exception_once(key: str, message: str, *args: object) -> None:
+    """``logger.exception`` the first time ``key`` fails in this process, silence after."""
+    with _lock:
+        if key in _seen:
+            return
+        _seen.add(key)
+    logger.exception(message + " (logged once; later failures of this kind are silent)", *args)

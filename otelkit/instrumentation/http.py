@@ -1,0 +1,110 @@
+"""HTTP server metrics for ASGI apps: ``http_requests_total`` and ``http_request_duration_seconds``.
+
+A plain ASGI middleware (no ``BaseHTTPMiddleware``): non-HTTP scopes pass straight through,
+``send`` is wrapped to see the status, the clock runs in ``try/finally`` so exceptions and
+streamed bodies are timed to their end, and the exception is re-raised untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from opentelemetry.metrics import Meter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from otelkit._internal.bound import BoundCounter
+from otelkit._internal.log_once import log_exception_once
+from otelkit._internal.overflow import OverflowWarner
+from otelkit.instrumentation.routes import UNMATCHED, RouteResolver
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+OTHER_METHOD = "_OTHER"
+"""Unknown methods fold into one value, as the HTTP semantic conventions do: clients choose them."""
+
+CLIENT_CLOSED_REQUEST = 499
+"""Recorded when the client went away before a response started (nginx's convention)."""
+
+
+class HttpMetrics:
+    """The two spec instruments, shared by every app instrumented under one handle."""
+
+    def __init__(
+        self,
+        meter: Meter,
+        *,
+        cardinality_limit: int,
+        warner: OverflowWarner,
+        status_label: Literal["code", "class"],
+    ) -> None:
+        self.requests = BoundCounter(
+            meter,
+            "http_requests_total",
+            ("method", "handler", "status"),
+            description="HTTP requests by method, route template and status.",
+            cardinality_limit=cardinality_limit,
+            warner=warner,
+        )
+        self.duration = meter.create_histogram(
+            "http_request_duration_seconds", unit="s", description="HTTP request latency, to the last body byte."
+        )
+        self._status_label = status_label
+        self._status_values: dict[int, str] = {}
+        self._duration_attributes: dict[tuple[str, str], dict[str, str]] = {}
+
+    def record(self, method: str, handler: str, status: int, seconds: float) -> None:
+        status_value = self._status_values.get(status)
+        if status_value is None:
+            status_value = str(status) if self._status_label == "code" else f"{status // 100}xx"
+            self._status_values[status] = status_value
+        self.requests.cell((method, handler, status_value)).add(1.0)
+        key = (method, handler)
+        attributes = self._duration_attributes.get(key)
+        if attributes is None:
+            attributes = self._duration_attributes.setdefault(key, {"method": method, "handler": handler})
+        self.duration.record(seconds, attributes)
+
+
+class HttpMetricsMiddleware:
+    """Records one request per HTTP scope; handlers in ``excluded_handlers`` are not recorded."""
+
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, excluded_handlers: Iterable[str], routes_of: Any) -> None:
+        self.app = app
+        self._metrics = metrics
+        self._excluded = frozenset(excluded_handlers)
+        self._resolver = RouteResolver(routes_of)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the server answers if the app raises before responding
+        entry_root_path = scope.get("root_path", "")
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_status)
+        except asyncio.CancelledError:
+            if status == 500:
+                status = CLIENT_CLOSED_REQUEST
+            raise
+        finally:
+            self._record(scope, entry_root_path, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, entry_root_path: str, status: int, seconds: float) -> None:
+        try:
+            handler = self._resolver.handler(scope, entry_root_path)
+            if handler in self._excluded or (handler == UNMATCHED and scope["path"] in self._excluded):
+                return
+            method = scope["method"]
+            self._metrics.record(method if method in KNOWN_METHODS else OTHER_METHOD, handler, status, seconds)
+        except Exception:  # telemetry never fails a request
+            log_exception_once("http-metrics", "otelkit: recording HTTP metrics failed")

@@ -1,0 +1,233 @@
+from __future__ import annotations
+
+import asyncio
+import random
+import string
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI, HTTPException, WebSocket
+from fastapi.responses import StreamingResponse
+from fastapi.testclient import TestClient
+from starlette.staticfiles import StaticFiles
+
+import otelkit
+from otelkit import OtelkitConfigError
+from otelkit.testing import MetricsCapture
+
+QUIET = {"metrics": {"system_metrics": False}}
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    def get_item(item_id: int) -> dict[str, int]:
+        if item_id == 404:
+            raise HTTPException(404)
+        return {"id": item_id}
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("kaput")
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/stream")
+    def stream() -> StreamingResponse:
+        async def body():  # type: ignore[no-untyped-def]
+            for _ in range(3):
+                await asyncio.sleep(0.05)
+                yield b"chunk"
+
+        return StreamingResponse(body())
+
+    return app
+
+
+def test_requests_are_counted_exactly_by_route_template(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    client = TestClient(app)
+    for item_id in range(7):
+        assert client.get(f"/items/{item_id}").status_code == 200
+    client.get("/items/404")
+    assert otelkit_capture.value("http_requests_total", method="GET", handler="/items/{item_id}", status="200") == 7
+    assert otelkit_capture.value("http_requests_total", method="GET", handler="/items/{item_id}", status="404") == 1
+    histogram = otelkit_capture.histogram("http_request_duration_seconds", method="GET", handler="/items/{item_id}")
+    assert histogram.count == 8
+    assert set(histogram.buckets) == {*otelkit.PrometheusSettings().default_buckets, float("inf")}
+    assert not [s for s in otelkit_capture.series("http_requests_total") if s.labels["handler"].startswith("/items/1")]
+
+
+def test_the_label_keys_are_exactly_the_spec_ones(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    TestClient(app).get("/items/1")
+    (counter,) = otelkit_capture.series("http_requests_total")
+    assert set(counter.labels) == {"method", "handler", "status"}
+    buckets = otelkit_capture.series("http_request_duration_seconds_bucket")
+    assert {frozenset(b.labels) for b in buckets} == {frozenset({"method", "handler", "le"})}
+
+
+def test_status_can_be_grouped_by_class(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, http={"status_label": "class"}, **QUIET)
+    client = TestClient(app)
+    client.get("/items/1")
+    client.get("/items/404")
+    client.get("/items/not-a-number")
+    assert otelkit_capture.value("http_requests_total", handler="/items/{item_id}", status="2xx") == 1
+    assert otelkit_capture.value("http_requests_total", handler="/items/{item_id}", status="4xx") == 2
+
+
+def test_excluded_handlers_are_not_recorded(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    client = TestClient(app)
+    for path in ["/health", "/metrics", "/docs", "/redoc"]:
+        assert client.get(path).status_code == 200
+    client.get("/items/1")
+    handlers = {s.labels["handler"] for s in otelkit_capture.series("http_requests_total")}
+    assert handlers == {"/items/{item_id}"}
+
+
+def test_an_exception_records_500_and_marks_the_span(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.get("/boom").status_code == 500
+    assert otelkit_capture.value("http_requests_total", handler="/boom", status="500") == 1
+    (span,) = [s for s in otelkit_capture.spans if s["name"] == "GET /boom"]
+    assert span["status"] == "ERROR"
+    assert [e["attributes"]["exception.type"] for e in span["events"]] == ["RuntimeError"]
+
+
+def test_spans_are_named_by_route_template(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    TestClient(app).get("/items/42")
+    assert [s["name"] for s in otelkit_capture.spans] == ["GET /items/{item_id}"]
+    assert otelkit_capture.spans[0]["attributes"]["http.route"] == "/items/{item_id}"
+
+
+def test_health_checks_are_not_traced(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    TestClient(app).get("/health")
+    assert otelkit_capture.spans == []
+
+
+def test_streaming_responses_are_timed_to_their_last_byte(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    assert TestClient(app).get("/stream").content == b"chunk" * 3
+    histogram = otelkit_capture.histogram("http_request_duration_seconds", handler="/stream")
+    assert histogram.sum >= 0.15
+
+
+def test_router_prefixes_mounts_and_root_path(otelkit_capture: MetricsCapture, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = FastAPI()
+    router = APIRouter(prefix="/v1")
+
+    @router.get("/orders/{order_id}")
+    def order(order_id: int) -> dict[str, int]:
+        return {"id": order_id}
+
+    app.include_router(router)
+    tenant_api = FastAPI()
+
+    @tenant_api.get("/things/{thing}")
+    def thing(thing: str) -> dict[str, str]:
+        return {"thing": thing}
+
+    app.mount("/tenants/{tenant}", tenant_api)
+    (tmp_path / "logo.txt").write_text("logo")
+    app.mount("/static", StaticFiles(directory=tmp_path))
+    otelkit.init(app, **QUIET)
+    client = TestClient(app, root_path="/api")
+    assert client.get("/api/v1/orders/5").status_code == 200
+    assert client.get("/api/tenants/acme/things/a").status_code == 200
+    assert client.get("/api/tenants/globex/things/b").status_code == 200
+    assert client.get("/api/static/logo.txt").text == "logo"
+    assert otelkit_capture.value("http_requests_total", handler="/v1/orders/{order_id}") == 1
+    assert otelkit_capture.value("http_requests_total", handler="/tenants/{tenant}/things/{thing}") == 2
+    assert otelkit_capture.value("http_requests_total", handler="/static/{path}") == 1
+
+
+def test_init_before_routes_are_added_works_too(otelkit_capture: MetricsCapture) -> None:
+    app = FastAPI()
+    otelkit.init(app, **QUIET)
+
+    @app.get("/late/{x}")
+    def late(x: str) -> str:
+        return x
+
+    TestClient(app).get("/late/1")
+    assert otelkit_capture.value("http_requests_total", handler="/late/{x}", status="200") == 1
+
+
+def test_init_after_the_app_started_says_so() -> None:
+    app = make_app()
+    TestClient(app).get("/items/1")
+    with pytest.raises(OtelkitConfigError, match="called after the app started serving"):
+        otelkit.init(app, **QUIET)
+
+
+def test_method_not_allowed_and_unknown_methods(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    client = TestClient(app)
+    assert client.post("/items/1").status_code == 405
+    client.request("BREW", "/items/1")
+    assert otelkit_capture.value("http_requests_total", method="POST", handler="/items/{item_id}", status="405") == 1
+    assert otelkit_capture.value("http_requests_total", method="_OTHER", handler="/items/{item_id}") == 1
+
+
+def test_ten_thousand_unknown_paths_add_one_handler_value(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    TestClient(app).get("/items/1")
+
+    async def scan() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for _ in range(10_000):
+                path = "/" + "".join(random.choices(string.ascii_lowercase, k=12))
+                assert (await client.get(path)).status_code == 404
+
+    asyncio.run(scan())
+    handlers = {s.labels["handler"] for s in otelkit_capture.series("http_requests_total")}
+    assert handlers == {"/items/{item_id}", "unmatched"}
+    assert otelkit_capture.value("http_requests_total", handler="unmatched", status="404") == 10_000
+
+
+def test_library_http_server_metrics_are_dropped_unless_kept(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    TestClient(app).get("/items/1")
+    assert not [s for s in otelkit_capture.samples() if s.name.startswith("http_server_")]
+
+
+def test_library_http_server_metrics_can_be_kept(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, http={"library_metrics": True}, **QUIET)
+    TestClient(app).get("/items/1")
+    assert [s for s in otelkit_capture.samples() if s.name.startswith("http_server_")]
+
+
+def test_websockets_and_lifespan_pass_through(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+
+    @app.websocket("/ws")
+    async def ws(socket: WebSocket) -> None:
+        await socket.accept()
+        await socket.send_text("hi")
+        await socket.close()
+
+    otelkit.init(app, **QUIET)
+    with TestClient(app) as client, client.websocket_connect("/ws") as socket:
+        assert socket.receive_text() == "hi"
+    otelkit_capture.assert_absent("http_requests_total", handler="/ws")

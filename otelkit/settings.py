@@ -178,8 +178,10 @@ class HttpSettings(BaseModel):
 
     status_label: Literal["code", "class"] = "code"
     """``status="404"`` (exact code) or ``status="4xx"`` (class: fewer series, coarser alerts)."""
+    tracer: Literal["otelkit", "opentelemetry-instrumentation"] = "otelkit"
+    """Who makes the request spans: otelkit's lean middleware, or opentelemetry-instrumentation-fastapi."""
     library_metrics: bool = False
-    """Also keep opentelemetry-instrumentation-fastapi's ``http.server.*`` metrics (they duplicate the spec's)."""
+    """With the library tracer, also keep its ``http.server.*`` metrics (they duplicate the spec's)."""
 
 
 class OtelkitSettings(BaseSettings):

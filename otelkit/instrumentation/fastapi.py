@@ -1,9 +1,10 @@
-"""Instrument a FastAPI (or Starlette) app: spans through opentelemetry-instrumentation-fastapi,
-the spec's HTTP metrics through otelkit's own middleware.
+"""Instrument a FastAPI (or Starlette) app: the spec's HTTP metrics and one SERVER span per request.
 
-Order of the resulting stack, outermost first: the library's tracing middleware (so the server
-span is current everywhere below, and exemplars link to it), Starlette's error middleware,
-otelkit's metrics middleware, the application's own middleware, the router.
+Spans come from otelkit's own middleware by default (``http.tracer = "otelkit"``, about a
+seventh of the library's cost per request) or from opentelemetry-instrumentation-fastapi
+(``http.tracer = "opentelemetry-instrumentation"``) for teams that need its hooks and header
+capture. With the library, the stack is, outermost first: its tracing middleware, Starlette's
+error middleware, otelkit's metrics middleware, the application's middleware, the router.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.metrics import NoOpMeterProvider
 
 from otelkit.errors import OtelkitConfigError
-from otelkit.instrumentation.http import HttpMetricsMiddleware
+from otelkit.instrumentation.http import HttpMiddleware
 
 if TYPE_CHECKING:
     from otelkit.handle import Otelkit
@@ -30,10 +31,18 @@ def instrument_fastapi(app: Any, handle: Otelkit) -> None:
         )
     settings = handle.settings
     excluded = settings.prometheus.excluded_handlers
-    if settings.tracing.enabled:
+    tracing = settings.tracing.enabled
+    library_tracing = tracing and settings.http.tracer == "opentelemetry-instrumentation"
+    if library_tracing:
         _instrument_tracing(app, handle, excluded)
-    _quiet_native_telemetry(app, keep=settings.http.library_metrics)
-    app.add_middleware(HttpMetricsMiddleware, metrics=handle.http_metrics, excluded_handlers=excluded, routes_of=app)
+    _disable_native_telemetry(app)
+    app.add_middleware(
+        HttpMiddleware,
+        metrics=handle.http_metrics,
+        excluded_handlers=excluded,
+        routes_of=app,
+        tracer=handle.tracer_provider.get_tracer("otelkit.http") if tracing and not library_tracing else None,
+    )
 
 
 def _instrument_tracing(app: Any, handle: Otelkit, excluded: list[str]) -> None:
@@ -56,12 +65,13 @@ def _instrument_tracing(app: Any, handle: Otelkit, excluded: list[str]) -> None:
     )
 
 
-def _quiet_native_telemetry(app: Any, *, keep: bool) -> None:
-    """FastAPI >= 0.165 traces and meters by itself once global providers exist.
+def _disable_native_telemetry(app: Any) -> None:
+    """FastAPI >= 0.165 traces and meters requests by itself once global providers exist.
 
-    It steps aside on its own when the library's middleware is present; without tracing it
-    would still emit ``http.server.*`` duplicates, so its metrics are turned off unless kept.
+    otelkit already traces through the instrumentation library and records the spec's
+    metrics, so FastAPI's own spans (four per request: server, dependencies, endpoint,
+    serialization) and ``http.server.*`` metrics would be duplicates that halve throughput.
     """
     config = getattr(app, "_telemetry", None)
-    if isinstance(config, dict) and not keep:
-        config["metrics"] = False
+    if isinstance(config, dict):
+        config.update(tracing=False, metrics=False, logs=False, operation_spans=False)

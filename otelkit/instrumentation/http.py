@@ -13,12 +13,14 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from opentelemetry.metrics import Meter
+from opentelemetry.trace import Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otelkit._internal.bound import BoundCounter
 from otelkit._internal.log_once import log_exception_once
 from otelkit._internal.overflow import OverflowWarner
 from otelkit.instrumentation.routes import UNMATCHED, RouteResolver
+from otelkit.instrumentation.server_spans import ServerSpan
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 OTHER_METHOD = "_OTHER"
@@ -67,14 +69,26 @@ class HttpMetrics:
         self.duration.record(seconds, attributes)
 
 
-class HttpMetricsMiddleware:
-    """Records one request per HTTP scope; handlers in ``excluded_handlers`` are not recorded."""
+class HttpMiddleware:
+    """Records each HTTP request's metrics and, given a tracer, its SERVER span.
 
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, excluded_handlers: Iterable[str], routes_of: Any) -> None:
+    Handlers in ``excluded_handlers`` (health checks, /metrics) are neither recorded nor traced.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: HttpMetrics,
+        excluded_handlers: Iterable[str],
+        routes_of: Any,
+        tracer: Tracer | None = None,
+    ) -> None:
         self.app = app
         self._metrics = metrics
         self._excluded = frozenset(excluded_handlers)
         self._resolver = RouteResolver(routes_of)
+        self._tracer = tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,6 +96,10 @@ class HttpMetricsMiddleware:
             return
         status = 500  # what the server answers if the app raises before responding
         entry_root_path = scope.get("root_path", "")
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER_METHOD
+        span = None
+        if self._tracer is not None and _route_path(scope, entry_root_path) not in self._excluded:
+            span = ServerSpan(self._tracer, scope, method)
 
         async def send_with_status(message: Message) -> None:
             nonlocal status
@@ -96,15 +114,30 @@ class HttpMetricsMiddleware:
             if status == 500:
                 status = CLIENT_CLOSED_REQUEST
             raise
+        except BaseException as exc:
+            if span is not None:
+                span.record_exception(exc)
+            raise
         finally:
-            self._record(scope, entry_root_path, status, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            handler = self._record(scope, entry_root_path, method, status, elapsed)
+            if span is not None:
+                span.finish(handler, status)
 
-    def _record(self, scope: Scope, entry_root_path: str, status: int, seconds: float) -> None:
+    def _record(self, scope: Scope, entry_root_path: str, method: str, status: int, seconds: float) -> str:
+        """Record the metrics (inside the span, so exemplars point at it); return the handler."""
+        handler = UNMATCHED
         try:
             handler = self._resolver.handler(scope, entry_root_path)
             if handler in self._excluded or (handler == UNMATCHED and scope["path"] in self._excluded):
-                return
-            method = scope["method"]
-            self._metrics.record(method if method in KNOWN_METHODS else OTHER_METHOD, handler, status, seconds)
+                return handler
+            self._metrics.record(method, handler, status, seconds)
         except Exception:  # telemetry never fails a request
             log_exception_once("http-metrics", "otelkit: recording HTTP metrics failed")
+        return handler
+
+
+def _route_path(scope: Scope, root_path: str) -> str:
+    """The path the app routes on: without the root_path a proxy prefixed."""
+    path: str = scope["path"]
+    return path[len(root_path) :] if root_path and path.startswith(root_path) else path

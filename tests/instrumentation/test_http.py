@@ -16,6 +16,7 @@ from otelkit import OtelkitConfigError
 from otelkit.testing import MetricsCapture
 
 QUIET = {"metrics": {"system_metrics": False}}
+TRACERS = ["otelkit", "opentelemetry-instrumentation"]
 
 
 def make_app() -> FastAPI:
@@ -94,9 +95,10 @@ def test_excluded_handlers_are_not_recorded(otelkit_capture: MetricsCapture) -> 
     assert handlers == {"/items/{item_id}"}
 
 
-def test_an_exception_records_500_and_marks_the_span(otelkit_capture: MetricsCapture) -> None:
+@pytest.mark.parametrize("tracer", TRACERS)
+def test_an_exception_records_500_and_marks_the_span(otelkit_capture: MetricsCapture, tracer: str) -> None:
     app = make_app()
-    otelkit.init(app, **QUIET)
+    otelkit.init(app, http={"tracer": tracer}, **QUIET)
     client = TestClient(app, raise_server_exceptions=False)
     assert client.get("/boom").status_code == 500
     assert otelkit_capture.value("http_requests_total", handler="/boom", status="500") == 1
@@ -105,17 +107,19 @@ def test_an_exception_records_500_and_marks_the_span(otelkit_capture: MetricsCap
     assert [e["attributes"]["exception.type"] for e in span["events"]] == ["RuntimeError"]
 
 
-def test_spans_are_named_by_route_template(otelkit_capture: MetricsCapture) -> None:
+@pytest.mark.parametrize("tracer", TRACERS)
+def test_spans_are_named_by_route_template(otelkit_capture: MetricsCapture, tracer: str) -> None:
     app = make_app()
-    otelkit.init(app, **QUIET)
+    otelkit.init(app, http={"tracer": tracer}, **QUIET)
     TestClient(app).get("/items/42")
     assert [s["name"] for s in otelkit_capture.spans] == ["GET /items/{item_id}"]
     assert otelkit_capture.spans[0]["attributes"]["http.route"] == "/items/{item_id}"
 
 
-def test_health_checks_are_not_traced(otelkit_capture: MetricsCapture) -> None:
+@pytest.mark.parametrize("tracer", TRACERS)
+def test_health_checks_are_not_traced(otelkit_capture: MetricsCapture, tracer: str) -> None:
     app = make_app()
-    otelkit.init(app, **QUIET)
+    otelkit.init(app, http={"tracer": tracer}, **QUIET)
     TestClient(app).get("/health")
     assert otelkit_capture.spans == []
 
@@ -204,16 +208,17 @@ def test_ten_thousand_unknown_paths_add_one_handler_value(otelkit_capture: Metri
     assert otelkit_capture.value("http_requests_total", handler="unmatched", status="404") == 10_000
 
 
-def test_library_http_server_metrics_are_dropped_unless_kept(otelkit_capture: MetricsCapture) -> None:
+@pytest.mark.parametrize("tracer", TRACERS)
+def test_library_http_server_metrics_are_dropped_unless_kept(otelkit_capture: MetricsCapture, tracer: str) -> None:
     app = make_app()
-    otelkit.init(app, **QUIET)
+    otelkit.init(app, http={"tracer": tracer}, **QUIET)
     TestClient(app).get("/items/1")
     assert not [s for s in otelkit_capture.samples() if s.name.startswith("http_server_")]
 
 
 def test_library_http_server_metrics_can_be_kept(otelkit_capture: MetricsCapture) -> None:
     app = make_app()
-    otelkit.init(app, http={"library_metrics": True}, **QUIET)
+    otelkit.init(app, http={"tracer": "opentelemetry-instrumentation", "library_metrics": True}, **QUIET)
     TestClient(app).get("/items/1")
     assert [s for s in otelkit_capture.samples() if s.name.startswith("http_server_")]
 
@@ -231,3 +236,50 @@ def test_websockets_and_lifespan_pass_through(otelkit_capture: MetricsCapture) -
     with TestClient(app) as client, client.websocket_connect("/ws") as socket:
         assert socket.receive_text() == "hi"
     otelkit_capture.assert_absent("http_requests_total", handler="/ws")
+
+
+@pytest.mark.parametrize("tracer", TRACERS)
+def test_an_incoming_traceparent_is_continued(otelkit_capture: MetricsCapture, tracer: str) -> None:
+    app = make_app()
+    otelkit.init(app, http={"tracer": tracer}, **QUIET)
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    TestClient(app).get("/items/1", headers={"traceparent": f"00-{trace_id}-{parent_id}-01"})
+    (span,) = otelkit_capture.spans
+    assert (span["trace_id"], span["parent_span_id"], span["kind"]) == (trace_id, parent_id, "SERVER")
+
+
+def test_server_span_attributes_follow_the_http_conventions(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    TestClient(app).get("/items/404?verbose=1", headers={"user-agent": "probe/1.0"})
+    (span,) = otelkit_capture.spans
+    assert span["attributes"] == {
+        "http.request.method": "GET",
+        "url.scheme": "http",
+        "url.path": "/items/404",
+        "url.query": "verbose=1",
+        "network.protocol.version": "1.1",
+        "server.address": "testserver",
+        "client.address": "testclient",
+        "user_agent.original": "probe/1.0",
+        "http.route": "/items/{item_id}",
+        "http.response.status_code": 404,
+    }
+    assert span["status"] == "UNSET"  # a 4xx is the client's error, not the server's
+
+
+def test_an_unmatched_request_span_keeps_the_bare_method_name(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    TestClient(app).get("/no/such/page")
+    (span,) = otelkit_capture.spans
+    assert span["name"] == "GET"
+    assert "http.route" not in span["attributes"]
+
+
+def test_tracing_disabled_records_metrics_without_spans(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, tracing={"enabled": False}, **QUIET)
+    TestClient(app).get("/items/1")
+    assert otelkit_capture.spans == []
+    assert otelkit_capture.value("http_requests_total", handler="/items/{item_id}") == 1

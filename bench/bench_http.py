@@ -1,0 +1,153 @@
+"""HTTP throughput of otelkit against a bare app and two peers, under wrk, in one run.
+
+    python bench/bench_http.py [--seconds 8] [--rounds 3] [--connections 32]
+
+Each variant runs in its own uvicorn process (one worker) on a free loopback port, on two
+stacks: the default (asyncio + h11) and uvloop + httptools. Variants take turns within each
+round, so drift on a shared machine hits them alike; the figure is the median of the rounds,
+and the ratio compares it with the bare app's median in the same run. Exporting variants send
+to the otelkit collector (collector/build.sh) when it is built, so span export costs are real.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+VARIANTS = ["bare", "otelkit-metrics", "otelkit-full", "instrumentator", "otel-plain"]
+STACKS = {
+    "asyncio+h11": ["--loop", "asyncio", "--http", "h11"],
+    "uvloop+httptools": ["--loop", "uvloop", "--http", "httptools"],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def start_collector(tmp: Path) -> tuple[subprocess.Popen[bytes] | None, str | None]:
+    built = subprocess.run(["bash", str(REPO / "collector/build.sh")], capture_output=True, text=True)
+    if built.returncode != 0:
+        print("collector not built: exporting variants keep spans in process", file=sys.stderr)
+        return None, None
+    grpc, http, prom, tele, health = (free_port() for _ in range(5))
+    env = {
+        **os.environ,
+        "OTELKIT_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc}",
+        "OTELKIT_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{http}",
+        "OTELKIT_PROMETHEUS_EXPORTER_ENDPOINT": f"127.0.0.1:{prom}",
+        "OTELKIT_COLLECTOR_TELEMETRY_PORT": str(tele),
+        "OTELKIT_COLLECTOR_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
+    }
+    log = (tmp / "collector.log").open("wb")
+    process = subprocess.Popen(
+        [built.stdout.strip(), f"--config={REPO / 'collector/config.yaml'}"], env=env, stdout=log, stderr=log
+    )
+    wait_ready(f"http://127.0.0.1:{health}/")
+    return process, f"http://127.0.0.1:{grpc}"
+
+
+def run_variant(variant: str, stack: list[str], otlp: str | None, seconds: int, connections: int) -> tuple[float, int]:
+    port = free_port()
+    env = {**os.environ, "BENCH_VARIANT": variant, "PYTHONPATH": str(REPO)}
+    if otlp:
+        env["BENCH_OTLP_ENDPOINT"] = otlp
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.http_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            *stack,
+        ],
+        env=env,
+        cwd=REPO,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/items/1"
+        wait_ready(url)
+        subprocess.run(["wrk", "-t1", f"-c{connections}", "-d2s", url], capture_output=True, check=True)  # warm-up
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+        ).stdout
+        match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        if match is None or non2xx:
+            raise RuntimeError(f"{variant}: unexpected wrk output:\n{out}")
+        rss = psutil.Process(server.pid).memory_info().rss
+        return float(match.group(1)), rss
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--no-export", action="store_true", help="no collector: spans and metrics stay in process")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk")
+    variants = args.variants.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        collector, otlp = (None, None) if args.no_export else start_collector(Path(tmp))
+        try:
+            for stack_name, stack in STACKS.items():
+                rps: dict[str, list[float]] = {v: [] for v in variants}
+                rss: dict[str, list[int]] = {v: [] for v in variants}
+                for _ in range(args.rounds):
+                    for variant in variants:
+                        throughput, memory = run_variant(variant, stack, otlp, args.seconds, args.connections)
+                        rps[variant].append(throughput)
+                        rss[variant].append(memory)
+                bare = statistics.median(rps["bare"]) if "bare" in rps else None
+                print(f"\n{stack_name}: median of {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.seconds}s")
+                print(f"  {'variant':<17} {'req/s':>8} {'x bare':>7} {'RSS MiB':>8}   rounds")
+                for variant in variants:
+                    median = statistics.median(rps[variant])
+                    ratio = f"{median / bare:.2f}" if bare else "-"
+                    memory = statistics.median(rss[variant]) / 2**20
+                    rounds = " ".join(f"{r:.0f}" for r in rps[variant])
+                    print(f"  {variant:<17} {median:8.0f} {ratio:>7} {memory:8.1f}   {rounds}")
+        finally:
+            if collector is not None:
+                collector.terminate()
+                collector.wait(10)
+
+
+if __name__ == "__main__":
+    main()

@@ -12,11 +12,15 @@ from otelkit.handle import Otelkit
 from otelkit.instruments import (
     observe_active_users,
     observe_queue_depth,
+    record_cache_hit,
+    record_cache_miss,
     record_payment,
     record_registration,
     track_generation,
 )
 from otelkit.settings import (
+    HealthSettings,
+    HttpSettings,
     MetricsSettings,
     OtelkitSettings,
     OtlpSettings,
@@ -27,6 +31,8 @@ from otelkit.settings import (
 )
 
 __all__ = [
+    "HealthSettings",
+    "HttpSettings",
     "MetricsSettings",
     "Otelkit",
     "OtelkitConfigError",
@@ -39,6 +45,8 @@ __all__ = [
     "init",
     "observe_active_users",
     "observe_queue_depth",
+    "record_cache_hit",
+    "record_cache_miss",
     "record_payment",
     "record_registration",
     "track_generation",

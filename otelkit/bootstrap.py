@@ -18,11 +18,22 @@ from otelkit.settings import OtelkitSettings
 logger = logging.getLogger("otelkit")
 
 
-def init(app: Any = None, *, settings: OtelkitSettings | None = None, **overrides: Any) -> Otelkit:
+def init(
+    app: Any = None,
+    *,
+    settings: OtelkitSettings | None = None,
+    engine: Any = None,
+    redis: Any = None,
+    **overrides: Any,
+) -> Otelkit:
     """Configure metrics and traces for this process and, given an app, add its routes.
 
         >>> handle = otelkit.init(app, service={"name": "checkout", "version": "1.4.2"})  # doctest: +SKIP
         >>> handle.shutdown()                                                          # doctest: +SKIP
+
+    ``engine`` (a SQLAlchemy Engine or AsyncEngine) and ``redis`` (a redis.Redis or
+    redis.asyncio.Redis) are traced, measured and health-checked; more of either can be added
+    with ``handle.instrument_sqlalchemy()`` / ``handle.instrument_redis()``.
 
     Settings come from ``settings``, then ``overrides`` (same shape as `OtelkitSettings`,
     sections as dicts), then ``OTELKIT_*``/``OTEL_*`` variables and secret files.
@@ -43,6 +54,7 @@ def init(app: Any = None, *, settings: OtelkitSettings | None = None, **override
                         "otelkit.init() called again with different settings; the first configuration "
                         "stays in force. Call shutdown() on the handle first to reconfigure."
                     )
+            _instrument_dependencies(existing, engine, redis)
             if app is not None:
                 existing.attach(app)
             return existing
@@ -57,9 +69,17 @@ def init(app: Any = None, *, settings: OtelkitSettings | None = None, **override
             capture.adopt(handle)
         else:
             _install_globals(handle)
+    _instrument_dependencies(handle, engine, redis)
     if app is not None:
         handle.attach(app)
     return handle
+
+
+def _instrument_dependencies(handle: Otelkit, engine: Any, redis: Any) -> None:
+    if engine is not None:
+        handle.instrument_sqlalchemy(engine)
+    if redis is not None:
+        handle.instrument_redis(redis)
 
 
 def _check_combination(settings: OtelkitSettings) -> None:

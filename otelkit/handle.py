@@ -14,6 +14,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from otelkit._internal.pipeline import Pipeline
+from otelkit.health import HealthChecks, redis_check, sqlalchemy_check, tcp_check
+from otelkit.instrumentation.cache import CacheMetrics, instrument_redis
+from otelkit.instrumentation.db import DatabaseMetrics, instrument_sqlalchemy
 from otelkit.instrumentation.http import HttpMetrics
 from otelkit.instruments.business import BusinessMetrics
 from otelkit.instruments.system import SystemMetrics
@@ -41,6 +44,15 @@ class Otelkit:
         )
         self.system = SystemMetrics(self.meter) if settings.metrics.system_metrics else None
         self._http_metrics: HttpMetrics | None = None
+        self._database_metrics: DatabaseMetrics | None = None
+        self._cache_metrics: CacheMetrics | None = None
+        service = settings.service
+        self.health = HealthChecks(
+            settings.health.timeout_seconds,
+            {"name": service.name, "version": service.version, "environment": service.environment},
+        )
+        if settings.otlp.endpoint is not None and pipeline.exporting:
+            self.health.add("otlp", tcp_check(settings.otlp.endpoint))
         self._shutdown_lock = threading.Lock()
         self._is_shut_down = False
 
@@ -73,6 +85,34 @@ class Otelkit:
         return self._http_metrics
 
     @property
+    def cache_metrics(self) -> CacheMetrics:
+        """``cache_hits_total`` / ``cache_misses_total``, created on first use."""
+        if self._cache_metrics is None:
+            self._cache_metrics = CacheMetrics(
+                self.meter, cardinality_limit=self.settings.metrics.cardinality_limit, warner=self._pipeline.warner
+            )
+        return self._cache_metrics
+
+    def instrument_sqlalchemy(self, engine: Any, name: str | None = None) -> None:
+        """Trace ``engine``'s queries, report its pool as ``database_connections_*{pool=name}``,
+        and check it in ``/health/detailed``. ``name`` defaults to ``host:port/database``."""
+        if self._database_metrics is None:
+            self._database_metrics = DatabaseMetrics(
+                self.meter, cardinality_limit=self.settings.metrics.cardinality_limit, warner=self._pipeline.warner
+            )
+        label = instrument_sqlalchemy(engine, self._database_metrics, self._tracing_provider(), name)
+        self.health.add(f"database:{label}", sqlalchemy_check(engine))
+
+    def instrument_redis(self, client: Any, cache: str = "redis") -> None:
+        """Trace ``client``'s commands, count hits and misses as ``cache_*_total{cache=cache}``,
+        and check it in ``/health/detailed``."""
+        instrument_redis(client, self.cache_metrics, self._tracing_provider(), cache)
+        self.health.add(f"redis:{cache}", redis_check(client))
+
+    def _tracing_provider(self) -> TracerProvider | None:
+        return self.tracer_provider if self.settings.tracing.enabled else None
+
+    @property
     def is_shut_down(self) -> bool:
         return self._is_shut_down
 
@@ -84,6 +124,14 @@ class Otelkit:
 
         instrument_fastapi(app, self)
         app.state.otelkit = self
+        health = self.settings.health
+        if health.enabled:
+            existing = {getattr(route, "path", None) for route in app.routes}
+            for path, endpoint in ((health.path, self.health.liveness), (health.detailed_path, self.health.readiness)):
+                if path in existing:
+                    logger.info("otelkit: the app already serves %s; otelkit's health endpoint is not added", path)
+                else:
+                    app.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
         if self.prometheus_registry is not None:
             app.add_route(self.settings.prometheus.metrics_path, self.metrics_endpoint, include_in_schema=False)
 

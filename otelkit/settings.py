@@ -184,6 +184,18 @@ class HttpSettings(BaseModel):
     """With the library tracer, also keep its ``http.server.*`` metrics (they duplicate the spec's)."""
 
 
+class HealthSettings(BaseModel):
+    """The ``/health`` (liveness) and ``/health/detailed`` (readiness) endpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    path: str = "/health"
+    detailed_path: str = "/health/detailed"
+    timeout_seconds: float = Field(2.0, gt=0)
+    """Per dependency check: a hung database cannot hang the endpoint."""
+
+
 class OtelkitSettings(BaseSettings):
     """Everything `otelkit.init()` needs; every field has a working default."""
 
@@ -201,6 +213,7 @@ class OtelkitSettings(BaseSettings):
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -222,6 +235,7 @@ class OtelkitSettings(BaseSettings):
 
 __all__ = [
     "DEFAULT_BUCKETS",
+    "HealthSettings",
     "HttpSettings",
     "MetricsSettings",
     "OtelkitSettings",

@@ -7,6 +7,7 @@ import pytest
 
 from otelkit._internal import state
 from otelkit.testing import reset_opentelemetry_globals
+from tests.support.databases import postgres_server, redis_server
 
 pytest_plugins = ["pytester"]
 
@@ -24,3 +25,25 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.
     if handle is not None:
         handle.shutdown(timeout_seconds=5)
     reset_opentelemetry_globals()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL, started for the session unless OTELKIT_TEST_POSTGRES_URL names one."""
+    given = os.environ.get("OTELKIT_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    with postgres_server(tmp_path_factory.mktemp("postgres-log")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis, started for the session unless OTELKIT_TEST_REDIS_URL names one."""
+    given = os.environ.get("OTELKIT_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    with redis_server(tmp_path_factory.mktemp("redis-log")) as url:
+        yield url

@@ -68,6 +68,8 @@ class Pipeline:
     warner: OverflowWarner
     prometheus_registry: CollectorRegistry | None = None
     readers: list[MetricReader] = field(default_factory=list)
+    exporting: bool = False
+    """True when OTLP exporters push to ``otlp.endpoint`` (never under the pytest capture)."""
 
     def force_flush(self, timeout_seconds: float) -> bool:
         traces = self.tracer_provider.force_flush(int(timeout_seconds * 1000))
@@ -111,4 +113,4 @@ def build_pipeline(settings: OtelkitSettings, capture: CaptureHook | None = None
                 export_timeout_millis=settings.otlp.timeout_seconds * 1000,
             )
         )
-    return Pipeline(meter_provider, tracer_provider, warner, registry, readers)
+    return Pipeline(meter_provider, tracer_provider, warner, registry, readers, exporting=pushing)

@@ -44,6 +44,20 @@ def record_registration(source: str) -> None:
     _business().record_registration(source)
 
 
+def record_cache_hit(cache: str, count: int = 1) -> None:
+    """An application-level cache found what it was asked for (Redis reads are counted already)."""
+    handle = state.current
+    if handle is not None:
+        handle.cache_metrics.record(cache, count, 0)
+
+
+def record_cache_miss(cache: str, count: int = 1) -> None:
+    """An application-level cache did not have what it was asked for."""
+    handle = state.current
+    if handle is not None:
+        handle.cache_metrics.record(cache, 0, count)
+
+
 def observe_active_users(callback: Callable[[], Mapping[str, float]]) -> None:
     """Register ``callback() -> {"1d": n, "7d": n, ...}``, read at every collection."""
     _business().observe_active_users(callback)
@@ -60,6 +74,8 @@ __all__ = [
     "GenerationTracker",
     "observe_active_users",
     "observe_queue_depth",
+    "record_cache_hit",
+    "record_cache_miss",
     "record_payment",
     "record_registration",
     "track_generation",

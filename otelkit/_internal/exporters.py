@@ -22,6 +22,7 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 
@@ -129,8 +130,18 @@ def otlp_metric_reader(settings: OtelkitSettings, warner: OverflowWarner) -> Per
 def otlp_span_exporter(otlp: OtlpSettings) -> SpanExporter:
     if otlp.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-        return GrpcExporter(
+        from otelkit._internal.otlp_spans import encode_export_request
+
+        class FastEncodingGrpcExporter(GrpcExporter):
+            """The SDK's gRPC exporter (retries, timeouts, TLS) with otelkit's 3x faster encoder;
+            parsing the bytes back is done in C by upb and costs a fraction of a microsecond a span."""
+
+            def _translate_data(self, data: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
+                return ExportTraceServiceRequest.FromString(encode_export_request(data))
+
+        return FastEncodingGrpcExporter(
             endpoint=otlp.endpoint,
             insecure=(otlp.endpoint or "").startswith("http://"),
             headers=_headers(otlp),

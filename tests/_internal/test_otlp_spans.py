@@ -1,0 +1,68 @@
+"""The hand-written span encoder must produce exactly the messages the SDK's encoder builds."""
+
+from __future__ import annotations
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.span import TraceState
+
+from otelkit._internal.otlp_spans import encode_export_request
+
+
+def make_spans() -> list[ReadableSpan]:
+    exporter = InMemorySpanExporter()
+    spans: list[ReadableSpan] = []
+    for service in ("checkout", "billing"):
+        provider = TracerProvider(resource=Resource.create({"service.name": service, "deployment.environment": "é"}))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracer = provider.get_tracer("otelkit.http", "1.2", schema_url="https://opentelemetry.io/schemas/1.26.0")
+        other = provider.get_tracer("other", attributes={"scope.attr": 1})
+        remote = SpanContext(
+            0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1), trace_state=TraceState([("k", "v")])
+        )
+        with tracer.start_as_current_span(
+            "GET /items/{item_id}",
+            context=__import__("opentelemetry.trace", fromlist=["set_span_in_context"]).set_span_in_context(
+                NonRecordingSpan(remote)
+            ),
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": "GET",
+                "server.port": 8000,
+                "negative": -5,
+                "big": 2**62,
+                "ratio": 0.25,
+                "flag": True,
+                "tags": ("a", "b"),
+                "numbers": [1, 2, 3],
+                "unicode": "über ✓",
+                "empty": "",
+            },
+            links=[Link(SpanContext(0x1, 0x2, is_remote=False), {"link.attr": "x"})],
+        ) as server:
+            server.add_event("retry", {"attempt": 2})
+            with other.start_as_current_span("SELECT shop", kind=SpanKind.CLIENT) as query:
+                query.set_status(Status(StatusCode.ERROR, "deadlock"))
+                query.record_exception(ValueError("boom"))
+            with other.start_as_current_span("ok-span") as ok:
+                ok.set_status(Status(StatusCode.OK))
+    spans.extend(exporter.get_finished_spans())
+    return spans
+
+
+def test_bytes_parse_to_the_sdk_encoders_message() -> None:
+    spans = make_spans()
+    ours = ExportTraceServiceRequest.FromString(encode_export_request(spans))
+    theirs = encode_spans(spans)
+    assert ours == theirs
+
+
+def test_a_repeated_encoding_uses_the_cache_and_stays_identical() -> None:
+    spans = make_spans()
+    assert encode_export_request(spans) == encode_export_request(spans)
+    assert ExportTraceServiceRequest.FromString(encode_export_request(spans[:1])) == encode_spans(spans[:1])

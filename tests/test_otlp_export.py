@@ -66,10 +66,15 @@ def test_histogram_exemplar_carries_the_sampled_trace(sink_endpoint: tuple[OtlpS
     )
     with handle.tracer.start_as_current_span("generate") as span, otelkit.track_generation("sdxl"):
         trace_id = span.get_span_context().trace_id
-    handle.shutdown()
-    assert sink.wait_for(lambda: sink.metric_requests)
-    point = sink.metrics()["generation_duration_seconds"][-1].histogram.data_points[0]
-    assert [int.from_bytes(e.trace_id, "big") for e in point.exemplars] == [trace_id]
+    with otelkit.track_generation("sdxl"):  # no span: offers no exemplar, replaces none
+        pass
+    handle.force_flush()
+    handle.shutdown()  # a second export with no new sampled measurement
+    assert sink.wait_for(lambda: len(sink.metrics().get("generation_duration_seconds", [])) >= 2)
+    for metric in sink.metrics()["generation_duration_seconds"]:
+        point = metric.histogram.data_points[0]
+        # Kept across exports: Prometheus scrapes the collector between them at any moment.
+        assert [int.from_bytes(e.trace_id, "big") for e in point.exemplars] == [trace_id]
 
 
 def test_exponential_histograms_over_otlp(sink_endpoint: tuple[OtlpSink, str, str]) -> None:

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from prometheus_client import CollectorRegistry
 
+from otelkit._internal.exemplars import latest_exemplar_factory
 from otelkit._internal.exporters import (
     WatchedPrometheusReader,
     cardinality_limits,
@@ -56,7 +57,14 @@ def histogram_views(settings: OtelkitSettings) -> list[View]:
     if settings.metrics.histogram_aggregation == "exponential":
         return []  # the OTLP exporter's preferred aggregation makes them exponential
     buckets = ExplicitBucketHistogramAggregation(boundaries=settings.prometheus.default_buckets)
-    return [View(instrument_type=Histogram, instrument_unit="s", aggregation=buckets)]
+    return [
+        View(
+            instrument_type=Histogram,
+            instrument_unit="s",
+            aggregation=buckets,
+            exemplar_reservoir_factory=latest_exemplar_factory,
+        )
+    ]
 
 
 @dataclass

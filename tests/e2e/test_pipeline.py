@@ -1,0 +1,187 @@
+"""SDK -> OTLP -> the otelkit collector -> Prometheus, on real binaries, with exact counts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy
+from fastapi import FastAPI, HTTPException
+from fastapi.testclient import TestClient
+
+import otelkit
+from otelkit import Otelkit
+from tests.support.otlp_sink import OtlpSink, start_grpc_sink
+from tests.support.pipeline import Collector, Prometheus, start_collector
+
+pytestmark = pytest.mark.slow
+SERVICE = "e2e-shop"
+SEL = f'job="{SERVICE}"'
+
+# Prometheus name -> label keys besides job/instance: the spec's contract, as seen at the end of the pipeline.
+CONTRACT: dict[str, set[str]] = {
+    "http_requests_total": {"method", "handler", "status"},
+    "http_request_duration_seconds_bucket": {"method", "handler", "le"},
+    "http_request_duration_seconds_count": {"method", "handler"},
+    "http_request_duration_seconds_sum": {"method", "handler"},
+    "generation_requests_total": {"status", "model_type"},
+    "generation_duration_seconds_bucket": {"status", "model_type", "le"},
+    "active_generations": {"model_type"},
+    "payment_requests_total": {"provider", "status"},
+    "payment_amount_total": {"provider", "currency"},
+    "user_registrations_total": {"source"},
+    "active_users": {"timeframe"},
+    "queue_depth": {"queue"},
+    "database_connections_in_use": {"pool"},
+    "database_connections_idle": {"pool"},
+    "database_connections_max": {"pool"},
+    "database_connections_pool_size": {"pool"},
+    "database_connections_overflow": {"pool"},
+    "cache_hits_total": {"cache"},
+    "cache_misses_total": {"cache"},
+    "system_cpu_usage_percent": set(),
+    "system_memory_usage_percent": set(),
+    "system_memory_used_bytes": set(),
+    "system_memory_total_bytes": set(),
+    "system_disk_usage_percent": {"mountpoint"},
+    "system_process_resident_memory_bytes": set(),
+    "system_process_cpu_seconds_total": set(),
+    "system_process_open_fds": set(),
+}
+
+
+@pytest.fixture(scope="module")
+def trace_sink() -> Iterator[tuple[OtlpSink, int]]:
+    sink = OtlpSink()
+    server, port = start_grpc_sink(sink)
+    yield sink, port
+    server.stop(grace=None)
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    tmp_path_factory: pytest.TempPathFactory, trace_sink: tuple[OtlpSink, int]
+) -> Iterator[tuple[Collector, Prometheus]]:
+    logs = tmp_path_factory.mktemp("pipeline")
+    collector = start_collector(logs, traces_to=f"127.0.0.1:{trace_sink[1]}")
+    try:
+        prometheus = Prometheus(logs, collector)
+        try:
+            yield collector, prometheus
+        finally:
+            prometheus.stop()
+    finally:
+        collector.stop()
+
+
+def build_app(collector: Collector, postgres_url: str, redis_url: str) -> tuple[FastAPI, Otelkit, TestClient]:
+    app = FastAPI()
+    engine = sqlalchemy.create_engine(postgres_url, pool_size=2, max_overflow=1)
+    cache = redis.Redis.from_url(redis_url)
+
+    @app.get("/items/{item_id}")
+    def item(item_id: int) -> dict[str, int]:
+        if cache.get(f"item:{item_id}") is None:
+            cache.set(f"item:{item_id}", item_id)
+        return {"id": item_id}
+
+    @app.get("/fail")
+    def fail() -> None:
+        raise HTTPException(503)
+
+    @app.get("/slow")
+    def slow() -> dict[str, str]:
+        time.sleep(0.12)
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT 1"))
+        return {"ok": "slow"}
+
+    handle = otelkit.init(
+        app,
+        engine=engine,
+        redis=cache,
+        service={"name": SERVICE, "version": "1.0.0"},
+        otlp={"endpoint": collector.grpc_endpoint, "export_interval_seconds": 1},
+        prometheus={"enabled": False},
+    )
+    otelkit.observe_active_users(lambda: {"1d": 12, "7d": 40})
+    otelkit.observe_queue_depth(lambda: {"emails": 3})
+    return app, handle, TestClient(app)
+
+
+def test_counts_names_latency_and_exemplars_survive_the_pipeline(
+    pipeline: tuple[Collector, Prometheus], trace_sink: tuple[OtlpSink, int], postgres_url: str, redis_url: str
+) -> None:
+    collector, prometheus = pipeline
+    sink, _ = trace_sink
+    _, handle, client = build_app(collector, postgres_url, redis_url)
+    started = time.time()
+
+    for item_id in range(37):
+        assert client.get(f"/items/{item_id % 10}").status_code == 200
+    for _ in range(4):
+        assert client.get("/fail").status_code == 503
+    for _ in range(5):
+        client.get("/slow")
+    for outcome in ["success"] * 6 + ["failure"] * 2:
+        try:
+            with otelkit.track_generation("sdxl"):
+                if outcome == "failure":
+                    raise RuntimeError("model crashed")
+        except RuntimeError:
+            pass
+    otelkit.record_payment("stripe", "success", 20, "EUR")
+    otelkit.record_payment("stripe", "failure", 20, "EUR")
+    otelkit.record_registration("ads")
+    handle.force_flush()
+
+    # Exact counts, as Prometheus stores them.
+    prometheus.wait_for(f'http_requests_total{{{SEL},handler="/items/{{item_id}}",status="200"}}', lambda v: v == 37)
+    assert prometheus.value(f'http_requests_total{{{SEL},handler="/fail",status="503"}}') == 4
+    assert prometheus.value(f'sum(generation_requests_total{{{SEL},status="success"}})') == 6
+    assert prometheus.value(f'sum(generation_requests_total{{{SEL},status="failure"}})') == 2
+    assert prometheus.value(f'payment_amount_total{{{SEL},provider="stripe",currency="EUR"}}') == 20
+    assert prometheus.value(f'sum(cache_misses_total{{{SEL}}})') == 10
+    assert prometheus.value(f'sum(cache_hits_total{{{SEL}}})') == 27
+
+    # Every contract name, with exactly its label keys (plus job and instance).
+    for name, keys in CONTRACT.items():
+        series = prometheus.api("/api/v1/series", **{"match[]": f'{name}{{{SEL}}}'})
+        assert series, f"{name} is missing in Prometheus"
+        label_sets = {frozenset(set(s) - {"__name__", "job", "instance"}) for s in series}
+        assert label_sets == {frozenset(keys)}, f"{name}: {label_sets}"
+        assert {s["instance"] for s in series} == {handle.tracer_provider.resource.attributes["service.instance.id"]}
+
+    # A second batch of slow requests, so the spec's rate()-based P95 has an increase to work on.
+    for _ in range(5):
+        client.get("/slow")
+    handle.force_flush()
+    prometheus.wait_for(f'http_request_duration_seconds_count{{{SEL},handler="/slow"}}', lambda v: v == 10)
+    time.sleep(2)  # one more scrape, so the window holds two samples after the increase
+    p95 = prometheus.value(
+        f'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{{{SEL},handler="/slow"}}[1m])))'
+    )
+    assert p95 is not None and 0.1 < p95 <= 0.25, p95  # every /slow request took 0.12 s and a bit
+
+    # Exemplars link the latency histogram to traces the collector forwarded.
+    handle.shutdown()
+    assert sink.wait_for(lambda: any(n == "GET /slow" for n in sink.span_names()))
+    exemplars = prometheus.api(
+        "/api/v1/query_exemplars",
+        query=f'http_request_duration_seconds_bucket{{{SEL}}}',
+        start=str(started - 60),
+        end=str(time.time() + 60),
+    )
+    trace_ids = {e["labels"]["trace_id"] for series in exemplars for e in series["exemplars"]}
+    received = {
+        span.trace_id.hex()
+        for request in sink.trace_requests
+        for resource_spans in request.resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+    }
+    assert trace_ids, "no exemplar reached Prometheus"
+    assert trace_ids <= received

@@ -1,0 +1,132 @@
+"""The real export pipeline on loopback: the otelkit collector and a Prometheus scraping it.
+
+Both run with the repo's own config files, rewritten only for ports (and Prometheus's
+intervals, so a test need not wait 15 s per scrape).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.collector import COLLECTOR_DIR, REPO, collector_binary
+from tests.support.ports import free_port
+from tests.support.processes import Server, http_ok, require_binary
+
+
+@dataclass
+class Collector:
+    server: Server
+    grpc_endpoint: str
+    http_endpoint: str
+    exporter_address: str
+    telemetry_address: str
+    health_url: str
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_collector(log_dir: Path, traces_to: str | None = None, name: str = "collector") -> Collector:
+    """``traces_to`` (host:port of an OTLP gRPC receiver) switches on config.traces-otlp.yaml."""
+    grpc, http, exporter, telemetry, health = (free_port() for _ in range(5))
+    env = {
+        "OTELKIT_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc}",
+        "OTELKIT_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{http}",
+        "OTELKIT_PROMETHEUS_EXPORTER_ENDPOINT": f"127.0.0.1:{exporter}",
+        "OTELKIT_COLLECTOR_TELEMETRY_HOST": "127.0.0.1",
+        "OTELKIT_COLLECTOR_TELEMETRY_PORT": str(telemetry),
+        "OTELKIT_COLLECTOR_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
+    }
+    configs = [f"--config={COLLECTOR_DIR / 'config.yaml'}"]
+    if traces_to:
+        env.update(OTELKIT_TRACES_OTLP_ENDPOINT=traces_to, OTELKIT_TRACES_OTLP_INSECURE="true")
+        configs.append(f"--config={COLLECTOR_DIR / 'config.traces-otlp.yaml'}")
+    server = Server(name, [str(collector_binary()), *configs], log_dir, env=env)
+    collector = Collector(
+        server,
+        grpc_endpoint=f"http://127.0.0.1:{grpc}",
+        http_endpoint=f"http://127.0.0.1:{http}",
+        exporter_address=f"127.0.0.1:{exporter}",
+        telemetry_address=f"127.0.0.1:{telemetry}",
+        health_url=f"http://127.0.0.1:{health}/",
+    )
+    server.wait_http(collector.health_url)
+    return collector
+
+
+class Prometheus:
+    """Debian's Prometheus with the repo's prometheus.yml pointed at one collector."""
+
+    def __init__(self, log_dir: Path, collector: Collector, scrape_interval: str = "1s") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = yaml.safe_load((REPO / "stack" / "prometheus" / "prometheus.yml").read_text())
+        config["global"].update(scrape_interval=scrape_interval, evaluation_interval=scrape_interval)
+        config.pop("rule_files", None)
+        config.pop("alerting", None)
+        addresses = {
+            "127.0.0.1:8889": collector.exporter_address,
+            "127.0.0.1:8888": collector.telemetry_address,
+            "127.0.0.1:9090": f"127.0.0.1:{self.port}",
+        }
+        for job in config["scrape_configs"]:
+            for static in job.get("static_configs", []):
+                static["targets"] = [addresses.get(target, target) for target in static["targets"]]
+        config_path = log_dir / "prometheus.yml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.server = Server(
+            "prometheus",
+            [
+                require_binary("prometheus", "prometheus"),
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={log_dir / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--enable-feature=exemplar-storage",
+                "--storage.tsdb.retention.time=15d",
+            ],
+            log_dir,
+        )
+        self.server.wait_until(lambda: http_ok(f"{self.url}/-/ready"), what="ready")
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def api(self, path: str, **params: str) -> Any:
+        url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = json.loads(response.read())
+        if body.get("status") != "success":
+            raise RuntimeError(f"{path}: {body}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        return self.api("/api/v1/query", query=expr)["result"]
+
+    def value(self, expr: str) -> float | None:
+        """The single value of an instant query, or None when it returns no series."""
+        result = self.query(expr)
+        if not result:
+            return None
+        if len(result) > 1:
+            raise AssertionError(f"{expr} returned {len(result)} series: {result}")
+        return float(result[0]["value"][1])
+
+    def wait_for(self, expr: str, expected: Callable[[float | None], bool], timeout: float = 30.0) -> float | None:
+        """Poll ``expr`` until ``expected(value)`` holds; fail with the last value seen."""
+        deadline = time.monotonic() + timeout
+        value = None
+        while time.monotonic() < deadline:
+            value = self.value(expr)
+            if expected(value):
+                return value
+            time.sleep(0.5)
+        raise AssertionError(f"{expr} = {value} after {timeout}s")

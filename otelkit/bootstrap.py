@@ -11,6 +11,7 @@ from opentelemetry.metrics._internal import _ProxyMeterProvider
 from otelkit._internal import state
 from otelkit._internal.config import load_settings
 from otelkit._internal.pipeline import build_pipeline
+from otelkit._internal.workers import worker_count
 from otelkit.errors import OtelkitConfigError
 from otelkit.handle import Otelkit
 from otelkit.settings import OtelkitSettings
@@ -61,6 +62,7 @@ def init(
 
         resolved = load_settings(settings, overrides)
         _check_combination(resolved)
+        _warn_about_workers(resolved)
         capture = state.capture
         pipeline = build_pipeline(resolved, capture)
         handle = Otelkit(resolved, pipeline)
@@ -80,6 +82,20 @@ def _instrument_dependencies(handle: Otelkit, engine: Any, redis: Any) -> None:
         handle.instrument_sqlalchemy(engine)
     if redis is not None:
         handle.instrument_redis(redis)
+
+
+def _warn_about_workers(settings: OtelkitSettings) -> None:
+    if not settings.prometheus.enabled:
+        return
+    workers = worker_count()
+    if workers is not None and workers > 1:
+        logger.warning(
+            "otelkit: this process is one of %d server workers and serves %s itself: each scrape reaches one "
+            "worker, so counters jump between workers' values. Export over OTLP instead (OTELKIT_OTLP__ENDPOINT) "
+            "and set OTELKIT_PROMETHEUS__ENABLED=false.",
+            workers,
+            settings.prometheus.metrics_path,
+        )
 
 
 def _check_combination(settings: OtelkitSettings) -> None:

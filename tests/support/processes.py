@@ -26,6 +26,8 @@ class Server:
 
     def __init__(self, name: str, argv: Sequence[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
+        self.argv = list(argv)
+        self.env = dict(env or {})
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(

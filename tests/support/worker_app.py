@@ -1,0 +1,16 @@
+"""The app the multi-process end-to-end tests serve with uvicorn; configured only by OTELKIT_* variables."""
+
+from __future__ import annotations
+
+import otelkit
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/ping")
+def ping() -> dict[str, bool]:
+    return {"pong": True}
+
+
+otelkit.init(app)

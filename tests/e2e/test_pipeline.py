@@ -154,6 +154,25 @@ def test_counts_names_latency_and_exemplars_survive_the_pipeline(
         assert label_sets == {frozenset(keys)}, f"{name}: {label_sets}"
         assert {s["instance"] for s in series} == {handle.tracer_provider.resource.attributes["service.instance.id"]}
 
+    # No suffix surprises: every otelkit-family name Prometheus holds is a contract name.
+    names = set(prometheus.api("/api/v1/label/__name__/values", **{"match[]": f"{{{SEL}}}"}))
+    families = ("http_", "generation_", "active_", "payment_", "user_", "queue_", "database_", "cache_", "system_")
+    extra = (
+        {n for n in names if n.startswith(families)}
+        - set(CONTRACT)
+        - {
+            "http_request_duration_seconds_count",
+            "http_request_duration_seconds_sum",
+            "generation_duration_seconds_count",
+            "generation_duration_seconds_sum",
+            "database_connections_checkout_timeouts_total",
+            "system_disk_used_bytes",
+            "system_disk_total_bytes",
+            "system_process_cpu_usage_percent",
+        }
+    )
+    assert extra == set(), extra
+
     # A second batch of slow requests, so the spec's rate()-based P95 has an increase to work on.
     for _ in range(5):
         client.get("/slow")

@@ -169,6 +169,8 @@ class MetricsSettings(BaseModel):
     """Distinct attribute sets per metric; further ones fold into ``otel_metric_overflow="true"``."""
     histogram_aggregation: Literal["explicit", "exponential"] = "explicit"
     system_metrics: bool = True
+    sdk_self_metrics: bool = True
+    """The SDK's own ``otel_sdk_*`` metrics for span export: spans dropped on a full queue, failed exports."""
 
 
 class HttpSettings(BaseModel):

@@ -104,3 +104,28 @@ def test_sampler_ratio_zero_exports_no_spans(sink_endpoint: tuple[OtlpSink, str,
         assert not span.get_span_context().trace_flags.sampled
     handle.shutdown()
     assert sink.span_names() == [] and sink.metric_requests == []
+
+
+def test_spans_dropped_while_the_collector_is_down_are_counted() -> None:
+    from prometheus_client import generate_latest
+
+    from tests.support.ports import free_port
+
+    handle = otelkit.init(
+        otlp={"endpoint": f"http://127.0.0.1:{free_port()}", "timeout_seconds": 0.5, "metrics": False},
+        tracing={"max_queue_size": 4, "max_export_batch_size": 4},
+        metrics={"system_metrics": False},
+    )
+    for index in range(200):
+        with handle.tracer.start_as_current_span(f"work-{index}"):
+            pass
+    registry = handle.prometheus_registry
+    assert registry is not None
+    text = generate_latest(registry).decode()
+    dropped = [
+        line
+        for line in text.splitlines()
+        if line.startswith("otel_sdk_processor_span_processed_total") and 'error_type="queue_full"' in line
+    ]
+    assert dropped and float(dropped[0].rsplit(" ", 1)[1]) >= 150
+    handle.shutdown(timeout_seconds=2)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.metrics import (
     Counter,
     Histogram,
@@ -127,7 +128,7 @@ def otlp_metric_reader(settings: OtelkitSettings, warner: OverflowWarner) -> Per
     )
 
 
-def otlp_span_exporter(otlp: OtlpSettings) -> SpanExporter:
+def otlp_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None = None) -> SpanExporter:
     if otlp.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -146,10 +147,16 @@ def otlp_span_exporter(otlp: OtlpSettings) -> SpanExporter:
             insecure=(otlp.endpoint or "").startswith("http://"),
             headers=_headers(otlp),
             timeout=otlp.timeout_seconds,
+            meter_provider=meter_provider,
         )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    return HttpExporter(endpoint=f"{otlp.endpoint}/v1/traces", headers=_headers(otlp), timeout=otlp.timeout_seconds)
+    return HttpExporter(
+        endpoint=f"{otlp.endpoint}/v1/traces",
+        headers=_headers(otlp),
+        timeout=otlp.timeout_seconds,
+        meter_provider=meter_provider,
+    )
 
 
 __all__: Sequence[str] = [

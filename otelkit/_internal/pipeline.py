@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
@@ -67,6 +69,29 @@ def histogram_views(settings: OtelkitSettings) -> list[View]:
     ]
 
 
+_SELF_METRICS_VARIABLE = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
+
+
+@contextlib.contextmanager
+def sdk_self_metrics(enabled: bool) -> Iterator[None]:
+    """Turn on the SDK's own metrics for the span processor and exporter built inside.
+
+    They count what the pipeline drops (``otel_sdk_processor_span_processed_total`` with
+    ``error_type="queue_full"``) and what export failed (``otel_sdk_exporter_span_exported_total``
+    with an ``error_type``): a collector outage must show up as numbers, not vanish. The SDK
+    reads the switch only from its environment variable at construction, so it is set for
+    that moment; an explicit value of the variable wins.
+    """
+    if not enabled or _SELF_METRICS_VARIABLE in os.environ:
+        yield
+        return
+    os.environ[_SELF_METRICS_VARIABLE] = "true"
+    try:
+        yield
+    finally:
+        os.environ.pop(_SELF_METRICS_VARIABLE, None)
+
+
 @dataclass
 class Pipeline:
     """The providers and what feeds them; `shutdown` flushes traces before metrics."""
@@ -113,12 +138,13 @@ def build_pipeline(settings: OtelkitSettings, capture: CaptureHook | None = None
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
     if pushing and settings.otlp.traces and tracing.enabled:
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(
-                otlp_span_exporter(settings.otlp),
+        with sdk_self_metrics(settings.metrics.sdk_self_metrics):
+            processor = BatchSpanProcessor(
+                otlp_span_exporter(settings.otlp, meter_provider),
                 max_queue_size=tracing.max_queue_size,
                 max_export_batch_size=min(tracing.max_export_batch_size, tracing.max_queue_size),
                 export_timeout_millis=settings.otlp.timeout_seconds * 1000,
+                meter_provider=meter_provider,
             )
-        )
+        tracer_provider.add_span_processor(processor)
     return Pipeline(meter_provider, tracer_provider, warner, registry, readers, exporting=pushing)

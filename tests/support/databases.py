@@ -53,8 +53,22 @@ def postgres_server(log_dir: Path) -> Iterator[str]:
     )
     server = Server(
         "postgres",
-        [*run_as, _postgres_bin("postgres"), "-D", str(data), "-p", str(port), "-k", str(data_root),
-         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=50"],
+        [
+            *run_as,
+            _postgres_bin("postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-k",
+            str(data_root),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=50",
+        ],
         log_dir,
     )
     try:
@@ -71,8 +85,17 @@ def redis_server(log_dir: Path) -> Iterator[str]:
     port = free_port()
     server = Server(
         "redis",
-        [require_binary("redis-server", "redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no"],
+        [
+            require_binary("redis-server", "redis-server"),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         log_dir,
     )
     try:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import otelkit
 from fastapi import FastAPI
+
+import otelkit
 
 app = FastAPI()
 

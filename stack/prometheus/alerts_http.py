@@ -1,0 +1,129 @@
+"""API alerts (service down, error rate, latency) and the SLO/SLA alerts on the HTTP request metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .alert_rule import alert
+from .promql import guarded, number, selector, with_service
+from .recording import quantile_name
+from .rules_config import Config
+
+
+def service_down(config: Config) -> dict[str, Any]:
+    return alert(
+        "ServiceDown",
+        with_service(f"{selector('up', config.up_selector)} == 0"),
+        for_=config.service_down_for,
+        severity="critical",
+        family="api-availability",
+        runbook="service-down",
+        summary="A scrape target is down.",
+        description=(
+            "{{ $labels.instance }} of {{ $labels.service }} has failed every scrape for "
+            f"{config.service_down_for} (up = {{{{ $value }}}})."
+        ),
+    )
+
+
+def http_error_rate(config: Config) -> dict[str, Any]:
+    window = config.error_ratio_window
+    condition = f"job:http_requests:error_ratio_rate{window} > {number(config.error_ratio_critical)}"
+    return alert(
+        "HttpErrorRateHigh",
+        guarded(condition, f"job:http_requests:rate{window}", window, config.http_min_requests),
+        for_=config.error_ratio_for,
+        severity="critical",
+        family="api-errors",
+        runbook="api-errors",
+        summary=f"More than {config.error_ratio_critical:.0%} of HTTP requests fail with a server error.",
+        description=(
+            "{{ $value | humanizePercentage }} of {{ $labels.service }}'s requests returned 5xx over the last "
+            f"{window} (threshold {config.error_ratio_critical:.0%})."
+        ),
+    )
+
+
+def http_latency(config: Config) -> dict[str, Any]:
+    window = config.latency_window
+    p = quantile_name(config.latency_quantile)
+    record = f"job:http_request_duration_seconds:{p}_rate{window}"
+    condition = f"{record} > {number(config.latency_threshold_seconds)}"
+    threshold_ms = round(config.latency_threshold_seconds * 1000)
+    return alert(
+        f"HttpLatency{p.upper()}High",
+        guarded(condition, f"job:http_requests:rate{window}", window, config.http_min_requests),
+        for_=config.latency_for,
+        severity="warning",
+        family="api-latency",
+        runbook="api-latency",
+        summary=f"HTTP {p.upper()} latency is above {threshold_ms} ms.",
+        description=(
+            f"{p.upper()} latency of {{{{ $labels.service }}}} over the last {window} is "
+            f"{{{{ $value | humanizeDuration }}}} (threshold {threshold_ms} ms)."
+        ),
+    )
+
+
+def error_budget_burn(config: Config) -> list[dict[str, Any]]:
+    budget = round(1 - config.slo_availability, 10)
+    rules = []
+    for pair in config.burn_rate_windows:
+        threshold = f"({number(pair.factor)} * {number(budget)})"
+        both = (
+            f"job:http_requests:error_ratio_rate{pair.long} > {threshold}\n"
+            f"and on (job, service)\n"
+            f"job:http_requests:error_ratio_rate{pair.short} > {threshold}"
+        )
+        rules.append(
+            alert(
+                "HttpErrorBudgetBurn",
+                guarded(both, f"job:http_requests:rate{pair.long}", pair.long, config.slo_min_requests),
+                for_=pair.for_,
+                severity=pair.severity,
+                family="api-errors",
+                runbook="api-errors",
+                labels={"long": pair.long, "short": pair.short},
+                summary=f"The {config.slo_availability:.1%} availability SLO's error budget is burning fast.",
+                description=(
+                    f"{{{{ $labels.service }}}} is burning its error budget at {number(pair.factor)}x the sustainable "
+                    f"rate: {{{{ $value | humanizePercentage }}}} of requests failed over the last {pair.long}, "
+                    f"and more than {number(pair.factor)} x {number(budget * 100)}% over the last {pair.short}."
+                ),
+            )
+        )
+    return rules
+
+
+def sla_violation(config: Config) -> dict[str, Any]:
+    window = config.sla_window
+    both = (
+        f"job:http_requests:availability_ratio_rate{window} < {number(config.sla_availability)}\n"
+        f"and on (job, service)\n"
+        f"job:http_requests:error_ratio_rate{window} > {number(config.sla_error_ratio)}"
+    )
+    return alert(
+        "ServiceSLAViolated",
+        guarded(both, f"job:http_requests:rate{window}", window, config.http_min_requests),
+        for_=config.sla_for,
+        severity="critical",
+        family="api-errors",
+        runbook="api-errors",
+        summary=(
+            f"Availability is below the {config.sla_availability:.1%} SLA and the error rate above "
+            f"{config.sla_error_ratio:.0%}."
+        ),
+        description=(
+            f"{{{{ $labels.service }}}} served {{{{ $value | humanizePercentage }}}} of its requests without a server "
+            f"error over the last {window} (SLA: {config.sla_availability:.1%} available, at most "
+            f"{config.sla_error_ratio:.0%} errors)."
+        ),
+    )
+
+
+def api_rules(config: Config) -> list[dict[str, Any]]:
+    return [service_down(config), http_error_rate(config), http_latency(config)]
+
+
+def slo_rules(config: Config) -> list[dict[str, Any]]:
+    return [*error_budget_burn(config), sla_violation(config)]

@@ -1,0 +1,207 @@
+"""Every threshold, window and selector of otelkit's Prometheus rules, in one place, each with why.
+
+Change a value here, then regenerate the committed rule files::
+
+    .venv/bin/python -m stack.prometheus.generate
+
+``tests/stack/test_rules.py`` fails while ``stack/prometheus/rules/`` differs from a fresh generation,
+and the hand-written ``promtool`` tests in ``stack/prometheus/tests/`` pin the spec's numbers, so a
+threshold changed here without the tests (or the spec) changing fails too.
+
+The ``service`` label of every alert is the Prometheus ``job``: through the collector ``job`` is the
+OpenTelemetry ``service.name``; on a direct scrape it is the scrape job's name, which should then be
+the service name. Recording rules aggregate ``by (job)`` and copy ``job`` into ``service`` with
+``label_replace``, so alerts, inhibition and routing all speak of ``service``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["critical", "warning", "info"]
+
+# The spec's runbook list ("Incident Response > Runbooks"), exactly as written there.
+RUNBOOKS: dict[str, str] = {
+    "api-errors": "https://runbooks.prodstack.local/api-errors",
+    "api-latency": "https://runbooks.prodstack.local/api-latency",
+    "service-down": "https://runbooks.prodstack.local/service-down",
+    "generation-failures": "https://runbooks.prodstack.local/generation-failures",
+    "payment-failures": "https://runbooks.prodstack.local/payment-failures",
+    "infrastructure": "https://runbooks.prodstack.local/infrastructure",
+}
+
+
+@dataclass(frozen=True)
+class BurnRateWindow:
+    """One multi-window, multi-burn-rate pair (Google SRE workbook, "Alerting on SLOs", table 5-8)."""
+
+    long: str
+    short: str
+    factor: float
+    severity: Severity
+    for_: str
+
+
+@dataclass(frozen=True)
+class KeyMetric:
+    """A metric whose disappearance from a service is an alert of its own (the rules on it go blind)."""
+
+    metric: str
+    alert: str
+    area: Literal["api", "business", "infrastructure"]  # the rule file it lives in
+    family: str
+    runbook: str
+    severity: Severity
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- Service down -------------------------------------------------------------------------------
+    # Every scrape job's `up` counts: a down collector blinds every service behind it, which is as
+    # page-worthy as one service down. Narrow it (e.g. 'job!="prometheus"') if some target may flap.
+    up_selector: str = ""
+    # Eight missed 15 s scrapes: longer than the gap of a rolling restart, well inside the spec's
+    # 5-minute response time for critical alerts.
+    service_down_for: str = "2m"
+
+    # --- HTTP errors (spec: error rate > 5% is critical) ---------------------------------------------
+    # 5xx only: a 4xx is the client's mistake and must not page the service's owners.
+    http_error_status_regex: str = "5.."
+    error_ratio_critical: float = 0.05
+    # Five minutes of requests: long enough to smooth a burst, short enough to page within minutes.
+    error_ratio_window: str = "5m"
+    # Two evaluations' worth of confirmation on top of the window; the spec wants a reaction < 5 min.
+    error_ratio_for: str = "2m"
+    # Fewer requests than this in a ratio's window is no ratio to page on: 5 failures of 20 requests
+    # at night are 25%, yet one user's bad minute. Applies to every HTTP ratio and quantile alert.
+    http_min_requests: int = 100
+
+    # --- HTTP latency (spec: P95 > 500 ms is a warning) ----------------------------------------------
+    latency_quantile: float = 0.95
+    # 0.5 s is a bucket boundary of the SDK's histogram (the SDK refuses buckets without it), so
+    # histogram_quantile is exact at the threshold instead of interpolating across it.
+    latency_threshold_seconds: float = 0.5
+    latency_window: str = "5m"
+    # Slowness that lasts ten minutes is a trend worth an e-mail; a shorter one is a blip.
+    latency_for: str = "10m"
+
+    # --- Payments (spec: failure rate > 10% is critical; failure = status != "success") ---------------
+    payment_failure_ratio_critical: float = 0.10
+    # Payments are sparse next to API requests: fifteen minutes gathers enough attempts that a couple
+    # of declined cards do not make the ratio.
+    payment_window: str = "15m"
+    payment_for: str = "5m"
+    # Twenty attempts in the window: below that, three declined cards would already be 15%.
+    payment_min_requests: int = 20
+
+    # --- Generations (spec: success rate < 95% is a warning) -----------------------------------------
+    generation_success_ratio_warning: float = 0.95
+    # Generations take seconds each, so a quarter of an hour is needed for a meaningful ratio.
+    generation_window: str = "15m"
+    generation_for: str = "15m"
+    generation_min_requests: int = 20
+
+    # --- Queues and host resources (spec: warning / critical thresholds) -----------------------------
+    queue_depth_warning: float = 500
+    # A burst that drains within ten minutes is the queue doing its job.
+    queue_depth_for: str = "10m"
+    cpu_percent_warning: float = 90
+    # CPU-bound work (a batch of generations) legitimately saturates a host for minutes.
+    cpu_for: str = "15m"
+    memory_percent_critical: float = 95
+    # At 95% the OOM killer is close; five minutes rules out a garbage-collection spike.
+    memory_for: str = "5m"
+    disk_percent_warning: float = 90
+    # Disks fill slowly; fifteen minutes ignores a temporary file that is written and removed.
+    disk_for: str = "15m"
+
+    # --- Database connection pool ---------------------------------------------------------------------
+    # in_use / (pool size + max overflow) above 90% leaves one request burst before checkouts time out.
+    db_pool_usage_ratio_warning: float = 0.9
+    db_pool_for: str = "5m"
+
+    # --- SLO: 99.5% availability (spec's SLA target), alerted as error-budget burn -------------------
+    slo_availability: float = 0.995
+    # The SRE workbook's pairs for a 30-day budget: 2% of the budget in 1h or 5% in 6h pages;
+    # 10% in 1d or 10% in 3d opens a ticket (e-mail). The short window lets the alert resolve soon
+    # after the burn stops. `for` follows kube-prometheus's KubeAPIErrorBudgetBurn.
+    burn_rate_windows: tuple[BurnRateWindow, ...] = (
+        BurnRateWindow("1h", "5m", 14.4, "critical", "2m"),
+        BurnRateWindow("6h", "30m", 6, "critical", "15m"),
+        BurnRateWindow("1d", "2h", 3, "warning", "1h"),
+        BurnRateWindow("3d", "6h", 1, "warning", "3h"),
+    )
+    # Requests in the long window below which no burn-rate alert fires (the minimum-traffic guard):
+    # at 14.4x the page needs 7.2% failures; with 100 requests that is at least 8 of them, not a handful.
+    slo_min_requests: int = 100
+
+    # --- SLA violation (spec: availability < 99.5% and error rate > 1%, critical) --------------------
+    # Availability is request-based (1 - 5xx share, the same as the SLO's), so today the first clause
+    # is implied by the second; both stay, as the spec words them, so that availability can move to
+    # synthetic checks (synthetic_check_success) without touching the alert's shape.
+    sla_availability: float = 0.995
+    sla_error_ratio: float = 0.01
+    # A rolling day: a spike that the burn-rate alerts catch is not yet an SLA breach, and the alert
+    # resolves within a day of recovery instead of lingering for a month.
+    sla_window: str = "1d"
+    # The one-day ratio moves slowly; five minutes only absorbs evaluation jitter.
+    sla_for: str = "5m"
+
+    # --- Missing data ---------------------------------------------------------------------------------
+    # A key metric that a service exported within this lookback but does not export now is missing.
+    # After the lookback the alert resolves on its own (the series is forgotten): six hours covers a
+    # night, and ServiceDown covers a directly scraped service that stays down.
+    absent_lookback: str = "6h"
+    # Long enough for a restarted service to export its gauges again.
+    absent_for: str = "10m"
+    key_metrics: tuple[KeyMetric, ...] = field(
+        default=(
+            KeyMetric(
+                "http_requests_total", "HttpRequestsAbsent", "api", "api-availability", "service-down", "warning"
+            ),
+            # Observable gauges, exported from start-up on: the best "service went silent" signal
+            # behind the collector, where there is no per-service `up`.
+            KeyMetric(
+                "system_cpu_usage_percent",
+                "SystemMetricsAbsent",
+                "infrastructure",
+                "host-metrics",
+                "infrastructure",
+                "warning",
+            ),
+            KeyMetric("queue_depth", "QueueDepthAbsent", "business", "queue", "infrastructure", "warning"),
+            KeyMetric(
+                "database_connections_max",
+                "DatabasePoolMetricsAbsent",
+                "infrastructure",
+                "database-pool",
+                "infrastructure",
+                "warning",
+            ),
+            # Counters appear with their first event after a restart, so a quiet service loses them
+            # for a while: info (business hours e-mail), not a warning.
+            KeyMetric(
+                "generation_requests_total",
+                "GenerationMetricsAbsent",
+                "business",
+                "generation",
+                "generation-failures",
+                "info",
+            ),
+            KeyMetric(
+                "payment_requests_total", "PaymentMetricsAbsent", "business", "payments", "payment-failures", "info"
+            ),
+        )
+    )
+
+    # --- Dashboards -----------------------------------------------------------------------------------
+    # The rate window Grafana panels read from the recorded ratios.
+    dashboard_window: str = "5m"
+
+    # --- Dead man's switch ----------------------------------------------------------------------------
+    # The Watchdog's `service`: it belongs to no application, it proves the alerting pipeline works.
+    watchdog_service: str = "alerting-pipeline"
+
+
+CONFIG = Config()

@@ -35,8 +35,11 @@ class Collector:
         self.server.stop()
 
 
-def start_collector(log_dir: Path, traces_to: str | None = None, name: str = "collector") -> Collector:
-    """``traces_to`` (host:port of an OTLP gRPC receiver) switches on config.traces-otlp.yaml."""
+def start_collector(
+    log_dir: Path, traces_to: str | None = None, name: str = "collector", memory_limit_mib: int | None = None
+) -> Collector:
+    """``traces_to`` (host:port of an OTLP gRPC receiver) switches on config.traces-otlp.yaml;
+    ``memory_limit_mib`` lowers the memory_limiter (a copy of the config) so a flood can reach it."""
     grpc, http, exporter, telemetry, health = (free_port() for _ in range(5))
     env = {
         "OTELKIT_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc}",
@@ -46,7 +49,15 @@ def start_collector(log_dir: Path, traces_to: str | None = None, name: str = "co
         "OTELKIT_COLLECTOR_TELEMETRY_PORT": str(telemetry),
         "OTELKIT_COLLECTOR_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
     }
-    configs = [f"--config={COLLECTOR_DIR / 'config.yaml'}"]
+    config = COLLECTOR_DIR / "config.yaml"
+    if memory_limit_mib is not None:
+        document = yaml.safe_load(config.read_text())
+        document["processors"]["memory_limiter"].update(
+            limit_mib=memory_limit_mib, spike_limit_mib=max(1, memory_limit_mib // 4)
+        )
+        config = log_dir / f"{name}-config.yaml"
+        config.write_text(yaml.safe_dump(document, sort_keys=False))
+    configs = [f"--config={config}"]
     if traces_to:
         env.update(OTELKIT_TRACES_OTLP_ENDPOINT=traces_to, OTELKIT_TRACES_OTLP_INSECURE="true")
         configs.append(f"--config={COLLECTOR_DIR / 'config.traces-otlp.yaml'}")

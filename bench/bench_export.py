@@ -31,6 +31,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader  # no
 from opentelemetry.sdk.resources import Resource  # noqa: E402
 
 from otelkit._internal.exporters import CUMULATIVE  # noqa: E402
+from tests.support.otlp_load import counter_request, metrics_client  # noqa: E402
 from tests.support.pipeline import Collector, Prometheus, start_collector  # noqa: E402
 
 
@@ -76,40 +77,6 @@ def freshness(collector: Collector, prometheus: Prometheus, export_seconds: floa
 
 def collector_intake(collector: Collector, seconds: float, clients: int, points_per_request: int) -> float:
     """Accepted datapoints per second, from the collector's own otelcol_receiver_accepted_metric_points."""
-    import grpc
-    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-    from opentelemetry.proto.common.v1 import common_pb2
-    from opentelemetry.proto.metrics.v1 import metrics_pb2
-    from opentelemetry.proto.resource.v1 import resource_pb2
-
-    def request(client: int, step: int) -> bytes:
-        now = time.time_ns()
-        points = [
-            metrics_pb2.NumberDataPoint(
-                attributes=[common_pb2.KeyValue(key="series", value=common_pb2.AnyValue(string_value=str(i)))],
-                start_time_unix_nano=now - 10**9,
-                time_unix_nano=now,
-                as_double=float(step),
-            )
-            for i in range(points_per_request)
-        ]
-        metric = metrics_pb2.Metric(
-            name="bench_intake_total",
-            sum=metrics_pb2.Sum(data_points=points, aggregation_temporality=2, is_monotonic=True),
-        )
-        resource = resource_pb2.Resource(
-            attributes=[
-                common_pb2.KeyValue(key="service.name", value=common_pb2.AnyValue(string_value=f"load-{client}"))
-            ]
-        )
-        message = metrics_service_pb2.ExportMetricsServiceRequest(
-            resource_metrics=[
-                metrics_pb2.ResourceMetrics(
-                    resource=resource, scope_metrics=[metrics_pb2.ScopeMetrics(metrics=[metric])]
-                )
-            ]
-        )
-        return message.SerializeToString()
 
     def accepted() -> float:
         import urllib.request
@@ -124,18 +91,13 @@ def collector_intake(collector: Collector, seconds: float, clients: int, points_
     stop = threading.Event()
 
     def push(client: int) -> None:
-        channel = grpc.insecure_channel(collector.grpc_endpoint.removeprefix("http://"))
-        export = channel.unary_unary(
-            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-            request_serializer=lambda payload: payload,
-            response_deserializer=metrics_service_pb2.ExportMetricsServiceResponse.FromString,
-        )
-        payloads = [request(client, step) for step in range(1, 4)]
-        step = 0
-        while not stop.is_set():
-            export(payloads[step % 3], timeout=10)
-            step += 1
-        channel.close()
+        series = [str(i) for i in range(points_per_request)]
+        payloads = [counter_request(f"load-{client}", "bench_intake_total", series, float(step)) for step in (1, 2, 3)]
+        with metrics_client(collector.grpc_endpoint) as send:
+            step = 0
+            while not stop.is_set():
+                send(payloads[step % 3])
+                step += 1
 
     before = accepted()
     threads = [threading.Thread(target=push, args=(client,)) for client in range(clients)]

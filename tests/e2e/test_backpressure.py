@@ -15,43 +15,15 @@ from pathlib import Path
 import grpc
 import psutil
 import pytest
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-from opentelemetry.proto.common.v1 import common_pb2
-from opentelemetry.proto.metrics.v1 import metrics_pb2
-from opentelemetry.proto.resource.v1 import resource_pb2
 
 from tests.support.collector import REPO
+from tests.support.otlp_load import counter_request, metrics_client
 from tests.support.pipeline import start_collector
 from tests.support.ports import free_port
 from tests.support.processes import Server, http_ok
 
 pytestmark = pytest.mark.slow
 LIMIT_MIB = 64
-
-
-def flood_request(client: int, batch: int, points: int) -> bytes:
-    """``points`` datapoints, each a new series: the collector's Prometheus exporter must keep them all."""
-    now = time.time_ns()
-
-    def attribute(key: str, value: str) -> common_pb2.KeyValue:
-        return common_pb2.KeyValue(key=key, value=common_pb2.AnyValue(string_value=value))
-
-    data = [
-        metrics_pb2.NumberDataPoint(
-            attributes=[attribute("series", f"{client}-{batch}-{i}"), attribute("padding", "x" * 64)],
-            start_time_unix_nano=now - 10**9,
-            time_unix_nano=now,
-            as_double=1.0,
-        )
-        for i in range(points)
-    ]
-    metric = metrics_pb2.Metric(name="flood_total", sum=metrics_pb2.Sum(data_points=data, aggregation_temporality=2))
-    resource = resource_pb2.Resource(attributes=[attribute("service.name", f"flood-{client}")])
-    return metrics_service_pb2.ExportMetricsServiceRequest(
-        resource_metrics=[
-            metrics_pb2.ResourceMetrics(resource=resource, scope_metrics=[metrics_pb2.ScopeMetrics(metrics=[metric])])
-        ]
-    ).SerializeToString()
 
 
 def test_a_flood_is_refused_and_the_sdk_catches_up_after(tmp_path: Path) -> None:
@@ -84,23 +56,19 @@ def test_a_flood_is_refused_and_the_sdk_catches_up_after(tmp_path: Path) -> None
     stop = threading.Event()
 
     def flood(client: int) -> None:
-        channel = grpc.insecure_channel(collector.grpc_endpoint.removeprefix("http://"))
-        export = channel.unary_unary(
-            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-            request_serializer=lambda payload: payload,
-            response_deserializer=metrics_service_pb2.ExportMetricsServiceResponse.FromString,
-        )
-        batch = 0
-        while not stop.is_set():
-            try:
-                export(flood_request(client, batch, 5000), timeout=10)
-                outcome = "accepted"
-            except grpc.RpcError as error:
-                outcome = error.code().name
-            with lock:
-                outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            batch += 1
-        channel.close()
+        with metrics_client(collector.grpc_endpoint) as send:
+            batch = 0
+            while not stop.is_set():
+                # Every datapoint a new series: the collector's Prometheus exporter must keep them all.
+                series = [f"{client}-{batch}-{i}" for i in range(5000)]
+                try:
+                    send(counter_request(f"flood-{client}", "flood_total", series, 1.0, padding=64))
+                    outcome = "accepted"
+                except grpc.RpcError as error:
+                    outcome = error.code().name
+                with lock:
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                batch += 1
 
     try:
         base = f"http://127.0.0.1:{app_port}"

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -73,9 +74,26 @@ def start_collector(tmp: Path) -> tuple[subprocess.Popen[bytes] | None, str | No
     return process, f"http://127.0.0.1:{grpc}"
 
 
-def run_variant(variant: str, stack: list[str], otlp: str | None, seconds: int, connections: int) -> tuple[float, int]:
+@dataclass
+class Measurement:
+    rps: float
+    rss: int
+    p99_ms: float
+    cpu_us: float
+    """Server CPU time (user + system, every thread) per request: steadier than req/s on a shared machine."""
+
+
+def measure(
+    variant: str,
+    stack: list[str],
+    otlp: str | None,
+    seconds: int,
+    connections: int,
+    extra_env: dict[str, str] | None = None,
+) -> Measurement:
+    """One variant in its own uvicorn process under wrk: throughput, RSS and p99 latency."""
     port = free_port()
-    env = {**os.environ, "BENCH_VARIANT": variant, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "BENCH_VARIANT": variant, "PYTHONPATH": str(REPO), **(extra_env or {})}
     if otlp:
         env["BENCH_OTLP_ENDPOINT"] = otlp
     server = subprocess.Popen(
@@ -98,18 +116,32 @@ def run_variant(variant: str, stack: list[str], otlp: str | None, seconds: int, 
         url = f"http://127.0.0.1:{port}/items/1"
         wait_ready(url)
         subprocess.run(["wrk", "-t1", f"-c{connections}", "-d2s", url], capture_output=True, check=True)  # warm-up
+        process = psutil.Process(server.pid)
+        cpu_before = sum(process.cpu_times()[:2])
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
+        cpu = sum(process.cpu_times()[:2]) - cpu_before
         match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        requests = re.search(r"(\d+) requests in", out)
+        p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
         non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-        if match is None or non2xx:
+        if match is None or requests is None or p99 is None or non2xx:
             raise RuntimeError(f"{variant}: unexpected wrk output:\n{out}")
-        rss = psutil.Process(server.pid).memory_info().rss
-        return float(match.group(1)), rss
+        rss = process.memory_info().rss
+        p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+        return Measurement(float(match.group(1)), rss, p99_ms, cpu / int(requests.group(1)) * 1e6)
     finally:
         server.terminate()
         server.wait(10)
+
+
+def run_variant(variant: str, stack: list[str], otlp: str | None, seconds: int, connections: int) -> tuple[float, int]:
+    measured = measure(variant, stack, otlp, seconds, connections)
+    return measured.rps, measured.rss
 
 
 def main() -> None:

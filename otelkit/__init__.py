@@ -18,6 +18,7 @@ from otelkit.instruments import (
     record_registration,
     track_generation,
 )
+from otelkit.sentry import add_breadcrumb, set_user
 from otelkit.settings import (
     HealthSettings,
     HttpSettings,
@@ -27,6 +28,7 @@ from otelkit.settings import (
     PrometheusSettings,
     SentrySettings,
     ServiceSettings,
+    SlaSettings,
     TracingSettings,
 )
 
@@ -41,7 +43,9 @@ __all__ = [
     "PrometheusSettings",
     "SentrySettings",
     "ServiceSettings",
+    "SlaSettings",
     "TracingSettings",
+    "add_breadcrumb",
     "init",
     "observe_active_users",
     "observe_queue_depth",
@@ -49,5 +53,6 @@ __all__ = [
     "record_cache_miss",
     "record_payment",
     "record_registration",
+    "set_user",
     "track_generation",
 ]

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics._internal import _ProxyMeterProvider
 
 from otelkit._internal import state
 from otelkit._internal.config import load_settings
-from otelkit._internal.pipeline import build_pipeline
+from otelkit._internal.pipeline import Pipeline, build_pipeline
 from otelkit._internal.workers import worker_count
 from otelkit.errors import OtelkitConfigError
 from otelkit.handle import Otelkit
 from otelkit.settings import OtelkitSettings
+
+if TYPE_CHECKING:
+    from otelkit.sentry.client import SentryBridge
 
 logger = logging.getLogger("otelkit")
 
@@ -25,6 +29,7 @@ def init(
     settings: OtelkitSettings | None = None,
     engine: Any = None,
     redis: Any = None,
+    sentry_before_send: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None] | None = None,
     **overrides: Any,
 ) -> Otelkit:
     """Configure metrics and traces for this process and, given an app, add its routes.
@@ -35,6 +40,10 @@ def init(
     ``engine`` (a SQLAlchemy Engine or AsyncEngine) and ``redis`` (a redis.Redis or
     redis.asyncio.Redis) are traced, measured and health-checked; more of either can be added
     with ``handle.instrument_sqlalchemy()`` / ``handle.instrument_redis()``.
+
+    With ``sentry.enabled`` and a DSN, Sentry starts too: errors with request context, and the
+    same spans as the collector (see `otelkit.sentry`); ``sentry_before_send(event, hint)`` is the
+    application's own Sentry hook, run before otelkit scrubs the event.
 
     Settings come from ``settings``, then ``overrides`` (same shape as `OtelkitSettings`,
     sections as dicts), then ``OTELKIT_*``/``OTEL_*`` variables and secret files.
@@ -57,14 +66,17 @@ def init(
                     )
             _instrument_dependencies(existing, engine, redis)
             if app is not None:
-                existing.attach(app)
+                _attach(existing, app)
             return existing
 
         resolved = load_settings(settings, overrides)
         _check_combination(resolved)
         _warn_about_workers(resolved)
         capture = state.capture
-        pipeline = build_pipeline(resolved, capture)
+        sentry = _plan_sentry(resolved, capture is not None, sentry_before_send)
+        pipeline = build_pipeline(resolved, capture, sentry)
+        if sentry is not None:
+            _start_sentry(sentry, pipeline)
         handle = Otelkit(resolved, pipeline)
         state.current = handle
         if capture is not None:
@@ -73,8 +85,33 @@ def init(
             _install_globals(handle)
     _instrument_dependencies(handle, engine, redis)
     if app is not None:
-        handle.attach(app)
+        _attach(handle, app)
     return handle
+
+
+def _plan_sentry(settings: OtelkitSettings, capturing: bool, before_send: Any) -> SentryBridge | None:
+    if not settings.sentry.enabled or settings.sentry.dsn is None:
+        return None
+    from otelkit.sentry.client import plan_sentry  # sentry-sdk is imported only by services that use it
+
+    return plan_sentry(settings, capturing=capturing, before_send=before_send)
+
+
+def _start_sentry(sentry: SentryBridge, pipeline: Pipeline) -> None:
+    """Before any dependency is instrumented, so Sentry's breadcrumb hooks sit beneath otelkit's."""
+    try:
+        sentry.start()
+    except BaseException:
+        pipeline.shutdown(timeout_seconds=5)
+        raise
+
+
+def _attach(handle: Otelkit, app: Any) -> None:
+    """Sentry's request middleware goes in first, so otelkit's HTTP middleware (and its span) wraps it."""
+    sentry = handle._pipeline.sentry
+    if sentry is not None:
+        sentry.instrument_app(app)
+    handle.attach(app)
 
 
 def _instrument_dependencies(handle: Otelkit, engine: Any, redis: Any) -> None:

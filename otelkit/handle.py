@@ -21,6 +21,7 @@ from otelkit.instrumentation.http import HttpMetrics
 from otelkit.instruments.business import BusinessMetrics
 from otelkit.instruments.system import SystemMetrics
 from otelkit.settings import OtelkitSettings
+from otelkit.sla.monitor import SlaMonitor
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -53,6 +54,10 @@ class Otelkit:
         )
         if settings.otlp.endpoint is not None and pipeline.exporting:
             self.health.add("otlp", tcp_check(settings.otlp.endpoint))
+        self.sla: SlaMonitor | None = None
+        """``/sla/status`` and ``/sla/uptime``: in-process windows, or Prometheus's recording rules."""
+        if settings.sla.enabled:
+            self.sla = SlaMonitor(settings.sla, service=service.name, bounds=settings.prometheus.default_buckets)
         self._shutdown_lock = threading.Lock()
         self._is_shut_down = False
 
@@ -82,6 +87,8 @@ class Otelkit:
                 warner=self._pipeline.warner,
                 status_label=self.settings.http.status_label,
             )
+            if self.sla is not None and self.sla.in_process_source is not None:
+                self._http_metrics.observer = self.sla.in_process_source.record_request
         return self._http_metrics
 
     @property
@@ -130,6 +137,17 @@ class Otelkit:
             for path, endpoint in ((health.path, self.health.liveness), (health.detailed_path, self.health.readiness)):
                 if path in existing:
                     logger.info("otelkit: the app already serves %s; otelkit's health endpoint is not added", path)
+                else:
+                    app.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
+        if self.sla is not None:
+            existing = {getattr(route, "path", None) for route in app.routes}
+            sla = self.settings.sla
+            for path, endpoint in (
+                (sla.status_path, self.sla.status_endpoint),
+                (sla.uptime_path, self.sla.uptime_endpoint),
+            ):
+                if path in existing:
+                    logger.info("otelkit: the app already serves %s; otelkit's SLA endpoint is not added", path)
                 else:
                     app.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
         if self.prometheus_registry is not None:

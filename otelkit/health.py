@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import re
 import threading
 import time
@@ -150,7 +151,9 @@ def redis_check(client: Any) -> Check:
         if reply is not True:
             raise RuntimeError(f"PING answered {reply!r}")
 
-    if asyncio.iscoroutinefunction(ping):
+    # redis.asyncio's command methods are plain functions returning awaitables; the client's
+    # execute_command tells which kind of client this is.
+    if inspect.iscoroutinefunction(client.execute_command):
 
         async def ping_async() -> None:
             expect_true(await ping())

@@ -98,7 +98,11 @@ class PrometheusSettings(BaseSettings):
 
 
 class SentrySettings(BaseSettings):
-    """The spec's Sentry section, field for field."""
+    """The spec's Sentry section, field for field, plus otelkit's privacy knobs.
+
+    The extra fields are left out of ``model_dump()`` while at their defaults, so the section
+    still serialises as exactly the spec's six fields.
+    """
 
     model_config = SettingsConfigDict(env_prefix="OTELKIT_SENTRY__", extra="forbid")
 
@@ -108,6 +112,24 @@ class SentrySettings(BaseSettings):
     sample_rate: float = Field(1.0, ge=0.0, le=1.0)
     enable_tracing: bool = True
     traces_sample_rate: float = Field(0.1, ge=0.0, le=1.0)
+    send_default_pii: bool = Field(False, exclude_if=lambda value: value is False)
+    """Off: client IP addresses (span ``client.address``, ``X-Forwarded-For``) never leave the process."""
+    scrub_fields: list[str] = Field(default_factory=list, exclude_if=lambda value: not value)
+    """Regular expressions for more field names whose values are replaced (beyond password, token ...)."""
+    scrub_values: list[str] = Field(default_factory=list, exclude_if=lambda value: not value)
+    """Regular expressions for more values replaced wherever they appear (beyond card numbers)."""
+
+    @field_validator("scrub_fields", "scrub_values")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        import re  # here, not at the top: this section is the only part of the module Sentry owns
+
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression ({exc})") from None
+        return value
 
     @field_validator("dsn")
     @classmethod
@@ -198,6 +220,53 @@ class HealthSettings(BaseModel):
     """Per dependency check: a hung database cannot hang the endpoint."""
 
 
+class SlaSettings(BaseModel):
+    """SLA targets (the spec's defaults) and where ``/sla/status`` and ``/sla/uptime`` read from.
+
+    Without ``prometheus_url`` the endpoints compute from this process's own rolling windows;
+    with it they read the SLA recording rules from Prometheus (every instance of the service).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    status_path: str = "/sla/status"
+    uptime_path: str = "/sla/uptime"
+    availability: float = Field(0.995, gt=0, lt=1)
+    """Target: at least this share of requests answered without a server error (>=)."""
+    error_rate: float = Field(0.01, gt=0, lt=1)
+    """Target: less than this share of requests answered with a 5xx (<)."""
+    average_response_seconds: float = Field(1.0, gt=0)
+    """Target: mean response time below this (<)."""
+    p95_response_seconds: float = Field(0.5, gt=0)
+    """Target: 95th percentile response time at most this (<=); 0.5 is a bucket boundary, so it is exact."""
+    compliance_window: Literal["1h", "1d", "7d", "30d"] = "30d"
+    """The window whose values decide compliance and the error budget (an SLA is a monthly promise)."""
+    incident_lookback: Literal["1h", "1d", "7d"] = "1d"
+    """How far back ``/sla/uptime`` lists incidents (down intervals of synthetic checks)."""
+    prometheus_url: str | None = None
+    prometheus_timeout_seconds: float = Field(5.0, gt=0)
+    synthetic_job: str = Field("otelkit-synthetic", min_length=1)
+    """The Prometheus ``job`` of the synthetic runner whose checks ``/sla/uptime`` reports (Prometheus mode)."""
+
+    @field_validator("status_path", "uptime_path")
+    @classmethod
+    def _sla_path_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _prometheus_url_is_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. http://prometheus:9090")
+        return value.rstrip("/")
+
+
 class OtelkitSettings(BaseSettings):
     """Everything `otelkit.init()` needs; every field has a working default."""
 
@@ -216,6 +285,7 @@ class OtelkitSettings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -245,5 +315,6 @@ __all__ = [
     "PrometheusSettings",
     "SentrySettings",
     "ServiceSettings",
+    "SlaSettings",
     "TracingSettings",
 ]

@@ -72,6 +72,22 @@ def test_readiness_with_healthy_postgres_and_redis(
     engine.dispose()
 
 
+def test_readiness_with_asyncio_redis_and_an_async_engine(
+    otelkit_capture: MetricsCapture, postgres_url: str, redis_url: str
+) -> None:
+    import redis.asyncio
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    app = FastAPI()
+    engine = create_async_engine(postgres_url.replace("+psycopg", "+asyncpg"))
+    client = redis.asyncio.Redis.from_url(redis_url)
+    otelkit.init(app, engine=engine, redis=client, **QUIET)
+    with TestClient(app) as test_client:  # one event loop for the asyncio clients
+        response = test_client.get("/health/detailed")
+    assert response.status_code == 200, response.json()
+    assert {check["status"] for check in response.json()["checks"].values()} == {"ok"}
+
+
 def test_a_dead_database_fails_readiness_without_leaking_its_password(otelkit_capture: MetricsCapture) -> None:
     app = FastAPI()
     engine = sqlalchemy.create_engine(f"postgresql+psycopg://app:s3cret@127.0.0.1:{free_port()}/app")

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
@@ -27,6 +28,9 @@ from otelkit._internal.exporters import (
 from otelkit._internal.overflow import OverflowWarner
 from otelkit._internal.state import CaptureHook
 from otelkit.settings import OtelkitSettings
+
+if TYPE_CHECKING:
+    from otelkit.sentry.client import SentryBridge
 
 _INSTANCE_ID = str(uuid.uuid4())
 _INSTANCE_PID = os.getpid()
@@ -103,18 +107,30 @@ class Pipeline:
     readers: list[MetricReader] = field(default_factory=list)
     exporting: bool = False
     """True when OTLP exporters push to ``otlp.endpoint`` (never under the pytest capture)."""
+    sentry: SentryBridge | None = None
+    """Sentry, when started: its span exporter is one of the tracer provider's processors."""
 
     def force_flush(self, timeout_seconds: float) -> bool:
         traces = self.tracer_provider.force_flush(int(timeout_seconds * 1000))
+        if self.sentry is not None:
+            self.sentry.flush(timeout_seconds)
         return self.meter_provider.force_flush(int(timeout_seconds * 1000)) and traces
 
     def shutdown(self, timeout_seconds: float) -> None:
         self.tracer_provider.shutdown()
+        if self.sentry is not None:
+            self.sentry.close(timeout_seconds)
         self.meter_provider.shutdown(timeout_millis=timeout_seconds * 1000)
 
 
-def build_pipeline(settings: OtelkitSettings, capture: CaptureHook | None = None) -> Pipeline:
-    """With a pytest ``capture``, its in-memory sinks replace the OTLP exporters: no traffic leaves."""
+def build_pipeline(
+    settings: OtelkitSettings, capture: CaptureHook | None = None, sentry: SentryBridge | None = None
+) -> Pipeline:
+    """With a pytest ``capture``, its in-memory sinks replace the OTLP exporters: no traffic leaves.
+
+    With ``sentry``, its ratio is the sampler's (one decision for the collector and Sentry) and
+    its span exporter gets a batch processor of its own, so a slow Sentry cannot hold up the collector.
+    """
     resource = build_resource(settings)
     warner = OverflowWarner(settings.metrics.cardinality_limit)
     readers: list[MetricReader] = []
@@ -133,7 +149,8 @@ def build_pipeline(settings: OtelkitSettings, capture: CaptureHook | None = None
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=histogram_views(settings))
 
     tracing = settings.tracing
-    sampler = ParentBased(TraceIdRatioBased(tracing.sample_ratio if tracing.enabled else 0.0))
+    ratio = sentry.sample_ratio if sentry is not None else tracing.sample_ratio
+    sampler = ParentBased(TraceIdRatioBased(ratio if tracing.enabled else 0.0))
     tracer_provider = TracerProvider(resource=resource, sampler=sampler)
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
@@ -147,4 +164,9 @@ def build_pipeline(settings: OtelkitSettings, capture: CaptureHook | None = None
                 meter_provider=meter_provider,
             )
         tracer_provider.add_span_processor(processor)
-    return Pipeline(meter_provider, tracer_provider, warner, registry, readers, exporting=pushing)
+    if sentry is not None and tracing.enabled:
+        with sdk_self_metrics(settings.metrics.sdk_self_metrics):
+            sentry_processor = sentry.span_processor(meter_provider)
+        if sentry_processor is not None:
+            tracer_provider.add_span_processor(sentry_processor)
+    return Pipeline(meter_provider, tracer_provider, warner, registry, readers, exporting=pushing, sentry=sentry)

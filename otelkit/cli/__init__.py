@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("synthetic", "stack")
 """Modules of this package that add sub-commands, in the order ``--help`` lists them."""
 
 

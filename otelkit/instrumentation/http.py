@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from opentelemetry.metrics import Meter
@@ -55,6 +55,8 @@ class HttpMetrics:
         self._status_label = status_label
         self._status_values: dict[int, str] = {}
         self._duration_attributes: dict[tuple[str, str], dict[str, str]] = {}
+        self.observer: Callable[[int, float], None] | None = None
+        """Also called with each request's status and seconds (the in-process SLA windows)."""
 
     def record(self, method: str, handler: str, status: int, seconds: float) -> None:
         status_value = self._status_values.get(status)
@@ -67,6 +69,8 @@ class HttpMetrics:
         if attributes is None:
             attributes = self._duration_attributes.setdefault(key, {"method": method, "handler": handler})
         self.duration.record(seconds, attributes)
+        if self.observer is not None:
+            self.observer(status, seconds)
 
 
 class HttpMiddleware:

@@ -18,6 +18,7 @@ from .alerts_infrastructure import infrastructure_rules
 from .alerts_meta import absent_rules, watchdog
 from .recording import recording_groups
 from .rules_config import CONFIG, Config
+from .sla import sla_groups
 
 RULES_DIR = Path(__file__).parent / "rules"
 HEADER = (
@@ -42,6 +43,7 @@ def rule_files(config: Config = CONFIG) -> dict[str, list[dict[str, Any]]]:
             }
         ],
         "meta.yml": [{"name": "otelkit-meta", "rules": [watchdog(config)]}],
+        "sla.yml": sla_groups(config),
     }
 
 

@@ -148,6 +148,18 @@ class Config:
     # The one-day ratio moves slowly; five minutes only absorbs evaluation jitter.
     sla_for: str = "5m"
 
+    # --- SLA windows (rules/sla.yml: what /sla/status and /sla/uptime read in Prometheus mode) -------
+    # An hour for "now", a day and a week for trends, 30 days for the monthly SLA promise. otelkit.sla
+    # asks for exactly these four; tests/sla checks that each of its records is generated.
+    sla_windows: tuple[str, ...] = ("1h", "1d", "7d", "30d")
+    # Windows up to this one are recorded at every evaluation; longer ones read weeks of raw samples
+    # per series, so their group runs every sla_long_interval (a 30-day ratio barely moves in 5m).
+    sla_short_max_window: str = "1d"
+    sla_long_interval: str = "5m"
+    # SyntheticCheckSLAViolated needs this many runs of a check in sla_window: below 200, a single
+    # failed run is already under 99.5%. At a 30 s interval that is the first 100 minutes of a check.
+    synthetic_min_runs: int = 200
+
     # --- Missing data ---------------------------------------------------------------------------------
     # A key metric that a service exported within this lookback but does not export now is missing.
     # After the lookback the alert resolves on its own (the series is forgotten): six hours covers a

@@ -69,7 +69,8 @@ def test_every_alert_has_severity_service_summary_description_and_a_spec_runbook
         name, labels, annotations = rule["alert"], rule["labels"], rule["annotations"]
         assert labels["severity"] in {"critical", "warning", "info"}, name
         assert labels["family"], name
-        assert "service" in labels or "job:" in rule["expr"] or '"service", "$1", "job"' in rule["expr"], name
+        carries_service = re.search(r"\bjob(_\w+)?:", rule["expr"]) or '"service", "$1", "job"' in rule["expr"]
+        assert "service" in labels or carries_service, name
         assert rule["for"], name
         assert annotations["summary"] and "{{" not in annotations["summary"], f"{name}: static summary"
         assert name in NO_VALUE or "$value" in annotations["description"], f"{name}: description without the value"
@@ -120,6 +121,7 @@ MUTATIONS: list[tuple[str, Any, str]] = [
     ("slo_min_requests", 50, "slo"),
     ("sla_error_ratio", 0.008, "slo"),
     ("absent_for", "15m", "business"),
+    ("synthetic_min_runs", 150, "sla"),
 ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import urllib.request
@@ -12,13 +11,14 @@ from typing import Any
 
 import yaml
 
+from otelkit.devstack.configs import local_alertmanager_config
+
 from .ports import free_port
 from .processes import Server, require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = ROOT / "stack" / "alertmanager" / "alertmanager.yml"
 TEMPLATES = ROOT / "stack" / "alertmanager" / "templates"
-SECRETS_PREFIX = "/etc/alertmanager/secrets/"
 ROUTING_KEY = "0123456789abcdef0123456789abcdef"  # 32 characters, like a PagerDuty integration key
 SMTP_USER = "alertmanager@prodstack.local"
 SMTP_PASSWORD = "s3cret-from-a-file"
@@ -26,21 +26,6 @@ SMTP_PASSWORD = "s3cret-from-a-file"
 
 def repo_config() -> dict[str, Any]:
     return yaml.safe_load(CONFIG_PATH.read_text())
-
-
-def _rewrite_secret_files(node: Any, secrets: dict[str, Path]) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key.endswith("_file") and isinstance(value, str) and value.startswith(SECRETS_PREFIX):
-                name = value.removeprefix(SECRETS_PREFIX)
-                if name not in secrets:
-                    raise KeyError(f"the test has no value for the secret file {value}")
-                node[key] = str(secrets[name])
-            else:
-                _rewrite_secret_files(value, secrets)
-    elif isinstance(node, list):
-        for item in node:
-            _rewrite_secret_files(item, secrets)
 
 
 def write_test_copy(
@@ -57,7 +42,6 @@ def write_test_copy(
     PagerDuty Events API URL, the heartbeat webhook, and the templates' absolute path. Secret files:
     every ``*_file`` under /etc/alertmanager/secrets/ points at a file written here.
     """
-    config = copy.deepcopy(config if config is not None else repo_config())
     secrets_dir = directory / "secrets"
     secrets_dir.mkdir(parents=True, exist_ok=True)
     # Alertmanager 0.25 uses the SMTP password file verbatim, a trailing newline included (so it must
@@ -67,16 +51,13 @@ def write_test_copy(
     for name, value in secrets.items():
         paths[name] = secrets_dir / name
         paths[name].write_text(value)
-    _rewrite_secret_files(config, paths)
-    config["global"]["smtp_smarthost"] = smtp_smarthost
-    config["global"]["smtp_require_tls"] = False
-    config["global"]["pagerduty_url"] = pagerduty_url
-    config["templates"] = [str(TEMPLATES / "*.tmpl")]
-    for receiver in config["receivers"]:
-        for pagerduty in receiver.get("pagerduty_configs", []):
-            pagerduty["url"] = pagerduty_url
-        for webhook in receiver.get("webhook_configs", []):
-            webhook["url"] = heartbeat_url
+    config = local_alertmanager_config(
+        config if config is not None else repo_config(),
+        smtp_smarthost=smtp_smarthost,
+        pagerduty_url=pagerduty_url,
+        heartbeat_url=heartbeat_url,
+        secret_files=paths,
+    )
     path = directory / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

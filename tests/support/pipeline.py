@@ -74,15 +74,36 @@ def start_collector(
     return collector
 
 
-class Prometheus:
-    """Debian's Prometheus with the repo's prometheus.yml pointed at one collector."""
+def _rules_at_scrape_interval(log_dir: Path) -> Path:
+    """The committed rule files, copied without per-group `interval`s; returns the glob to load."""
+    directory = log_dir / "rules"
+    directory.mkdir(exist_ok=True)
+    for path in sorted((REPO / "stack" / "prometheus" / "rules").glob("*.yml")):
+        document = yaml.safe_load(path.read_text())
+        for group in document["groups"]:
+            group.pop("interval", None)
+        (directory / path.name).write_text(yaml.safe_dump(document, sort_keys=False))
+    return directory / "*.yml"
 
-    def __init__(self, log_dir: Path, collector: Collector, scrape_interval: str = "1s") -> None:
+
+class Prometheus:
+    """Debian's Prometheus with the repo's prometheus.yml pointed at one collector.
+
+    ``load_rules`` loads the generated stack/prometheus/rules/*.yml, every group evaluated at the scrape
+    interval (a group's own `interval` dropped), so recording rules hold values; alerts are sent nowhere.
+    """
+
+    def __init__(
+        self, log_dir: Path, collector: Collector, scrape_interval: str = "1s", load_rules: bool = False
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = yaml.safe_load((REPO / "stack" / "prometheus" / "prometheus.yml").read_text())
         config["global"].update(scrape_interval=scrape_interval, evaluation_interval=scrape_interval)
-        config.pop("rule_files", None)
+        if load_rules:
+            config["rule_files"] = [str(_rules_at_scrape_interval(log_dir))]
+        else:
+            config.pop("rule_files", None)
         config.pop("alerting", None)
         addresses = {
             "127.0.0.1:8889": collector.exporter_address,

@@ -1,0 +1,1 @@
+"""The demo service and its traffic generator, run by ``otelkit stack up``."""

@@ -1,0 +1,79 @@
+"""Every uid, threshold and selector the dashboards share, in one place.
+
+Thresholds come from the alerting rules' config (``stack/prometheus/rules_config.py``) so that a line drawn
+on a panel is exactly where its alert fires; changing a threshold there changes both after regeneration.
+"""
+
+from __future__ import annotations
+
+from stack.prometheus.rules_config import CONFIG as RULES
+from stack.prometheus.rules_config import RUNBOOKS
+
+__all__ = [
+    "ALERTMANAGER_UID",
+    "BUDGET_REMAINING_WARNING",
+    "CHECK",
+    "DASHBOARD_TITLES",
+    "DASHBOARD_UIDS",
+    "ERROR_BUDGET",
+    "EXEMPLAR_TRACE_ID_LABEL",
+    "EXPORTER_JOBS",
+    "EXPORTER_ROW_TITLE",
+    "INSTANCE",
+    "PROMETHEUS_UID",
+    "RULES",
+    "RUNBOOKS",
+    "SERVICE",
+    "SLA_AVERAGE_RESPONSE_SECONDS",
+    "SYNTHETIC_SUCCESS_RESULT",
+    "TRACES_UID",
+]
+
+# Fixed datasource uids: the dashboards' datasource variable defaults to PROMETHEUS_UID, and
+# grafana/provisioning/datasources/otelkit.yaml provisions exactly these (tests/grafana checks both sides).
+PROMETHEUS_UID = "otelkit-prometheus"
+ALERTMANAGER_UID = "otelkit-alertmanager"
+TRACES_UID = "otelkit-traces"
+
+# Dashboard uids are the stable part of every link between dashboards (/d/<uid>).
+DASHBOARD_UIDS: dict[str, str] = {
+    "api": "otelkit-api-performance",
+    "business": "otelkit-business-kpis",
+    "infrastructure": "otelkit-infrastructure",
+    "sla": "otelkit-sla-slo",
+}
+DASHBOARD_TITLES: dict[str, str] = {
+    "api": "otelkit / API Performance",
+    "business": "otelkit / Business KPIs",
+    "infrastructure": "otelkit / Infrastructure",
+    "sla": "otelkit / SLA & SLO",
+}
+
+# The selectors every raw-series query carries. Through the collector `job` is the OpenTelemetry
+# service.name and `instance` the service.instance.id; the variables are named for what a user picks.
+SERVICE = 'job=~"$service"'
+# Recording rules aggregate `by (job)` and have no instance: they take SERVICE only.
+INSTANCE = 'instance=~"$instance"'
+
+# The exporters only the one-command stack runs (issue 9), by the scrape job names its Prometheus config
+# gives them. The panels on them live in one row the data test skips (nothing feeds them there).
+EXPORTER_ROW_TITLE = "Exporters (one-command stack)"
+EXPORTER_JOBS: dict[str, str] = {"postgres": "postgres", "redis": "redis", "node": "node", "nginx": "nginx"}
+
+# The label Prometheus stores an exemplar's trace id under (the collector's prometheus exporter writes
+# trace_id/span_id); the provisioned datasource turns it into a link to the trace.
+EXEMPLAR_TRACE_ID_LABEL = "trace_id"
+
+# The SLO's error budget as a ratio of requests (99.5% availability leaves 0.5%).
+ERROR_BUDGET = round(1 - RULES.slo_availability, 6)
+
+# The spec's SLA target "< 1 s average response time" (no alert uses it, so it lives here, not in the rules).
+SLA_AVERAGE_RESPONSE_SECONDS = 1.0
+# Error budget remaining: red once it is spent, orange with a quarter left (time to slow down releases).
+BUDGET_REMAINING_WARNING = 0.25
+
+# The synthetic runner (issue 8): `synthetic_checks_total{check, result}` counts runs by result; this is
+# the result of a passed check. Its panels select by `check`, not by service: the runner is a service of
+# its own and a check is named for what it probes.
+SYNTHETIC_SUCCESS_RESULT = "success"
+CHECK = 'check=~"$check"'

@@ -1,0 +1,36 @@
+"""PromQL fragments the dashboards repeat: the variable-bound selectors and the common shapes of queries."""
+
+from __future__ import annotations
+
+from .config import INSTANCE, SERVICE
+
+# Raw series: one service (job) and its chosen instances.
+RAW = f"{SERVICE}, {INSTANCE}"
+
+
+def rate(metric: str, extra: str = "", by: str = "", window: str = "$__rate_interval") -> str:
+    """``sum by (<by>) (rate(<metric>{<service>, <instance>, <extra>}[<window>]))``."""
+    selector = f"{RAW}, {extra}" if extra else RAW
+    grouping = f"sum by ({by}) " if by else "sum "
+    return f"{grouping}(rate({metric}{{{selector}}}[{window}]))"
+
+
+def increase(metric: str, extra: str = "", by: str = "", window: str = "$__range") -> str:
+    selector = f"{RAW}, {extra}" if extra else RAW
+    grouping = f"sum by ({by}) " if by else "sum "
+    return f"{grouping}(increase({metric}{{{selector}}}[{window}]))"
+
+
+def quantile(q: float, histogram: str, by: str = "", extra: str = "") -> str:
+    """``histogram_quantile`` over a histogram's buckets, grouped by ``by`` (``le`` is added)."""
+    grouping = f"{by}, le" if by else "le"
+    return f"histogram_quantile({q}, {rate(f'{histogram}_bucket', extra, grouping)})"
+
+
+def ratio(numerator: str, denominator: str) -> str:
+    return f"{numerator}\n/\n{denominator}"
+
+
+def recorded(rule: str) -> str:
+    """A recording rule of stack/prometheus/rules (aggregated by job: no instance to select)."""
+    return f"{rule}{{{SERVICE}}}"

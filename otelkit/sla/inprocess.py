@@ -1,0 +1,79 @@
+"""The embedded source: SLA values from this process's own requests and synthetic runs.
+
+Correct for a service that runs as one process. Behind several workers or replicas each process
+sees only its share of the traffic (and restarts forget it): configure ``sla.prometheus_url``
+to read the fleet-wide recording rules instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from otelkit.sla.incidents import IncidentLog
+from otelkit.sla.targets import SLA_WINDOWS, WINDOW_SECONDS
+from otelkit.sla.uptime import CheckUptime, Uptime
+from otelkit.sla.windows import RollingWindows, bucket_quantile
+
+if TYPE_CHECKING:
+    from otelkit.synthetic.execute import CheckResult
+
+SERVER_ERROR = 500
+
+
+class InProcessSource:
+    name = "in-process"
+
+    def __init__(self, bounds: Sequence[float], clock: Callable[[], float] = time.time) -> None:
+        self._bounds = tuple(bounds)
+        self._clock = clock
+        self.http = RollingWindows(self._bounds, clock)
+        self._all_checks = RollingWindows(self._bounds, clock)
+        self._checks: dict[str, RollingWindows] = {}
+        self._last: dict[str, bool] = {}
+        self._incidents = IncidentLog()
+        self._lock = threading.Lock()
+
+    def record_request(self, status: int, seconds: float) -> None:
+        """One HTTP request as the middleware recorded it; a 5xx is an error."""
+        self.http.record(status >= SERVER_ERROR, seconds)
+
+    def record_check(self, outcome: CheckResult) -> None:
+        windows = self._checks.get(outcome.check)
+        if windows is None:
+            with self._lock:
+                windows = self._checks.setdefault(outcome.check, RollingWindows(self._bounds, self._clock))
+        failed = not outcome.success
+        windows.record(failed, outcome.seconds)
+        self._all_checks.record(failed, outcome.seconds)
+        self._last[outcome.check] = outcome.success
+        self._incidents.record(outcome.check, outcome.success, outcome.started_at)
+
+    async def target_values(self) -> dict[str, dict[str, float | None]]:
+        values: dict[str, dict[str, float | None]] = {
+            "availability": {},
+            "error_rate": {},
+            "average_response_seconds": {},
+            "p95_response_seconds": {},
+        }
+        for window in SLA_WINDOWS:
+            totals = self.http.totals(WINDOW_SECONDS[window])
+            values["availability"][window] = totals.success_ratio()
+            values["error_rate"][window] = totals.error_ratio()
+            values["average_response_seconds"][window] = totals.mean()
+            values["p95_response_seconds"][window] = bucket_quantile(0.95, self._bounds, totals.buckets)
+        return values
+
+    async def uptime(self, incident_lookback_seconds: int) -> Uptime:
+        overall = {w: self._all_checks.totals(WINDOW_SECONDS[w]).success_ratio() for w in SLA_WINDOWS}
+        checks = {
+            name: CheckUptime(
+                up=self._last.get(name),
+                windows={w: windows.totals(WINDOW_SECONDS[w]).success_ratio() for w in SLA_WINDOWS},
+            )
+            for name, windows in list(self._checks.items())
+        }
+        incidents = self._incidents.since(self._clock() - incident_lookback_seconds)
+        return Uptime(overall, checks, incidents)

@@ -1,0 +1,116 @@
+"""The dashboard-linter-equivalent rules pass on the committed dashboards, and each catches what it is for."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.grafana.dashboards import load_dashboards, panels, variables
+from tests.grafana.lint import RULES
+
+DASHBOARDS = load_dashboards()
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_committed_dashboards_pass(name: str, rule: str) -> None:
+    assert RULES[rule](DASHBOARDS[name]) == []
+
+
+def _first(dashboard: dict[str, Any], title: str) -> dict[str, Any]:
+    return next(panel for _, panel in panels(dashboard) if panel["title"] == title)
+
+
+def _set_expr(title: str, old: str, new: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(dashboard: dict[str, Any]) -> None:
+        target = _first(dashboard, title)["targets"][0]
+        assert old in target["expr"], target["expr"]
+        target["expr"] = target["expr"].replace(old, new)
+
+    return mutate
+
+
+def _bare_counter(dashboard: dict[str, Any]) -> None:
+    """sum(rate(counter[...])) -> sum(counter): a counter's raw value, which only ever grows."""
+    target = _first(dashboard, "Request rate by endpoint")["targets"][0]
+    target["expr"] = target["expr"].replace("(rate(", "((").replace("[$__rate_interval]", "")
+
+
+def _drop(path: list[str], title: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(dashboard: dict[str, Any]) -> None:
+        node = _first(dashboard, title)
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return mutate
+
+
+def _variable(which: str, **changes: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(dashboard: dict[str, Any]) -> None:
+        variables(dashboard)[which].update(changes)
+
+    return mutate
+
+
+# (rule, dashboard, mutation, a fragment of the expected problem)
+BROKEN = [
+    ("template-datasource", "api-performance", _variable("datasource", name="ds"), "datasource variable"),
+    ("template-service-instance", "api-performance", _variable("instance", refresh=1), "reloaded"),
+    (
+        "template-service-instance",
+        "sla-slo",
+        _variable("instance", query="label_values(target_info, instance)"),
+        "follow",
+    ),
+    ("template-service-instance", "sla-slo", _variable("check", query="label_values(up{, check)"), "parse"),
+    ("panel-basics", "business-kpis", _drop(["description"], "Active users by timeframe"), "description"),
+    ("panel-basics", "infrastructure", _drop(["fieldConfig", "defaults", "unit"], "Queue depth"), "unit"),
+    (
+        "panel-basics",
+        "api-performance",
+        _drop(["fieldConfig", "defaults", "thresholds"], "Availability (5m)"),
+        "thresholds",
+    ),
+    ("target-promql", "api-performance", _set_expr("Request rate by endpoint", "sum by", "sum by by"), "Request rate"),
+    (
+        "target-rate-interval",
+        "api-performance",
+        _set_expr("Request rate by endpoint", "[$__rate_interval]", "[5m]"),
+        "fixed window [5m]",
+    ),
+    (
+        "target-rate-interval",
+        "business-kpis",
+        _set_expr("Generation requests by outcome", "[$__rate_interval]", "[$__range]"),
+        "$__range",
+    ),
+    (
+        "target-selectors",
+        "infrastructure",
+        _set_expr("Queue depth", ', instance=~"$instance"', ""),
+        'instance=~"$instance"',
+    ),
+    (
+        "target-selectors",
+        "business-kpis",
+        _set_expr("Active users by timeframe", 'job=~"$service"', 'job=~".+"'),
+        "job",
+    ),
+    ("target-selectors", "sla-slo", _set_expr("Check status", 'check=~"$check"', 'check=~".*"'), "check"),
+    ("target-counter-agg", "api-performance", _bare_counter, "outside rate()"),
+]
+
+
+@pytest.mark.parametrize(("rule", "name", "mutate", "fragment"), BROKEN, ids=[f"{b[0]}-{b[3]}" for b in BROKEN])
+def test_each_rule_reports_a_broken_dashboard(
+    rule: str, name: str, mutate: Callable[[dict[str, Any]], None], fragment: str
+) -> None:
+    dashboard = copy.deepcopy(DASHBOARDS[name])
+    mutate(dashboard)
+    problems = RULES[rule](dashboard)
+    assert any(fragment in problem for problem in problems), json.dumps(problems, indent=1)

@@ -1,0 +1,230 @@
+"""Check definitions: the checks file, its errors, secrets from env and files, multi-step checks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from otelkit.errors import OtelkitConfigError
+from otelkit.synthetic import SyntheticRunner, default_checks, load_checks
+from otelkit.synthetic.jsonpath import PathNotFound, find
+from otelkit.testing import MetricsCapture
+from tests.synthetic.target import TOKEN, Target, serve
+
+REPO = Path(__file__).resolve().parents[2]
+QUIET = {"metrics": {"system_metrics": False}}
+
+
+def write(tmp_path: Path, document: dict[str, Any], name: str = "checks.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(document) if name.endswith(".yaml") else json.dumps(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("check", "field", "shown"),
+    [
+        ({"name": "health", "url": "http://127.0.0.1/health", "expcet": {"status": 200}}, "expcet", "unknown field"),
+        (
+            {"name": "health", "url": "http://127.0.0.1/health", "interval_seconds": -5},
+            "interval_seconds = -5",
+            "greater than 0",
+        ),
+        ({"name": "health", "url": "htp:/127.0.0.1/health"}, "url = 'htp:/127.0.0.1/health'", "absolute http"),
+        ({"name": "health", "url": "http://127.0.0.1:99999/"}, "url = 'http://127.0.0.1:99999/'", "invalid port"),
+        (
+            {"name": "health", "steps": [{"url": "http://h/a"}, {"url": "ftp://h/b"}]},
+            "steps[1].url = 'ftp://h/b'",
+            "absolute",
+        ),
+        ({"name": "health", "url": "http://h/a", "expect": {"status": 700}}, "expect.status", "not an HTTP status"),
+        (
+            {"name": "health", "url": "http://h/a", "expect": {"json": {"status": 1}}},
+            "expect.json",
+            "must start with '$'",
+        ),
+        (
+            {"name": "health", "steps": [{"url": "http://h/items/${item_id}"}]},
+            "(check)",
+            "${item_id}, which no earlier step",
+        ),
+        ({"name": "has space", "url": "http://h/a"}, "name = 'has space'", "should match pattern"),
+    ],
+    ids=[
+        "unknown-field",
+        "negative-interval",
+        "invalid-url",
+        "bad-port",
+        "step-url",
+        "status",
+        "json-path",
+        "variable",
+        "name",
+    ],
+)
+def test_a_bad_check_fails_at_load_naming_file_check_field_and_value(
+    tmp_path: Path, check: dict[str, Any], field: str, shown: str
+) -> None:
+    good = {"name": "docs", "url": "http://127.0.0.1/docs"}
+    path = write(tmp_path, {"checks": [good, check]})
+    with pytest.raises(OtelkitConfigError) as caught:
+        load_checks(path)
+    message = str(caught.value)
+    assert message.startswith(f"checks file {path}: 1 error")
+    assert f"check {check['name']!r}: field {field}" in message
+    assert shown in message
+
+
+def test_every_mistake_is_reported_at_once_and_header_values_stay_secret(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        {
+            "checks": [
+                {"name": "a", "url": "http://h/a", "timeout_seconds": 0, "headers": {"Authorization": 5}},
+                {"name": "a", "url": "http://h/b"},
+                {"url": "http://h/c"},
+            ],
+            "extra": 1,
+        },
+        name="checks.json",
+    )
+    with pytest.raises(OtelkitConfigError) as caught:
+        load_checks(path)
+    message = str(caught.value)
+    assert "5 errors" in message
+    assert "unknown top-level field(s) ['extra']" in message
+    assert "check 'a': field timeout_seconds = 0" in message
+    assert "check 'a': field headers.Authorization = <redacted>" in message
+    assert "check 'a': field name = 'a': another check already has this name" in message
+    assert "check #3: field name: Field required" in message
+
+
+def test_secrets_come_from_env_and_files_and_a_missing_one_fails_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("from-a-file\n")
+    document = {
+        "base_url": "${env:SYNTH_BASE}",
+        "defaults": {"headers": {"X-Env": "Bearer ${env:SYNTH_TOKEN}"}, "interval_seconds": 15},
+        "checks": [{"name": "private", "url": "/private", "headers": {"X-File": "${file:" + str(token_file) + "}"}}],
+    }
+    path = write(tmp_path, document)
+    monkeypatch.setenv("SYNTH_BASE", "http://127.0.0.1:8000")
+    with pytest.raises(OtelkitConfigError, match=r"defaults.headers: environment variable SYNTH_TOKEN .* is not set"):
+        load_checks(path)
+    monkeypatch.setenv("SYNTH_TOKEN", "t0ken")
+    (check,) = load_checks(path)
+    step = check.steps[0]
+    assert step.url == "http://127.0.0.1:8000/private"
+    assert step.headers == {"X-Env": "Bearer t0ken", "X-File": "from-a-file"}  # the trailing newline is dropped
+    assert check.interval_seconds == 15
+    token_file.unlink()
+    with pytest.raises(OtelkitConfigError, match=r"check 'private': cannot read \$\{file:.*token\}"):
+        load_checks(path)
+
+
+def multi_step(expected_name: str) -> dict[str, Any]:
+    return {
+        "name": "item-roundtrip",
+        "steps": [
+            {
+                "name": "create",
+                "method": "POST",
+                "url": "/items",
+                "headers": {"Authorization": "Bearer ${env:SYNTH_TOKEN}"},
+                "json": {"name": "probe"},
+                "expect": {"status": 201},
+                "extract": {"item_id": "$.id"},
+            },
+            {
+                "name": "fetch",
+                "url": "/items/${item_id}",
+                "headers": {"Authorization": "Bearer ${env:SYNTH_TOKEN}"},
+                "expect": {"json": {"$.name": expected_name, "$.id": "${item_id}"}},
+            },
+        ],
+    }
+
+
+def test_a_multi_step_check_shares_variables_between_steps(
+    otelkit_capture: MetricsCapture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNTH_TOKEN", TOKEN)
+    target = Target(**QUIET)
+    with serve(target.app) as base_url:
+        path = write(tmp_path, {"base_url": base_url, "checks": [multi_step("probe")]})
+        (outcome,) = asyncio.run(SyntheticRunner(load_checks(path)).run_once())
+    assert (outcome.result, outcome.reason) == ("success", "")
+    assert [(step.name, step.status_code) for step in outcome.steps] == [("create", 201), ("fetch", 200)]
+    assert target.fetched == [1]  # the id the first step got back
+    check_span = next(span for span in otelkit_capture.spans if span["name"] == "synthetic item-roundtrip")
+    steps = [span for span in otelkit_capture.spans if span["parent_span_id"] == check_span["span_id"]]
+    assert [(span["name"], span["attributes"]["synthetic.step.name"]) for span in steps] == [
+        ("POST", "create"),
+        ("GET", "fetch"),
+    ]
+    assert TOKEN not in repr(otelkit_capture.spans)
+
+
+def test_a_failing_step_fails_the_check_and_says_which_and_why(
+    otelkit_capture: MetricsCapture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNTH_TOKEN", TOKEN)
+    target = Target(**QUIET)
+    with serve(target.app) as base_url:
+        path = write(tmp_path, {"base_url": base_url, "checks": [multi_step("something-else")]})
+        (outcome,) = asyncio.run(SyntheticRunner(load_checks(path)).run_once())
+        monkeypatch.setenv("SYNTH_TOKEN", "wrong")
+        (unauthorized,) = asyncio.run(SyntheticRunner(load_checks(path)).run_once())
+    assert outcome.result == "failure"
+    assert outcome.reason == "step fetch: $.name is 'probe', expected 'something-else'"
+    assert unauthorized.result == "failure"
+    assert [step.name for step in unauthorized.steps] == ["create"]  # stopped at the first failing step
+    assert re.match(r"step create: status 401, expected 201", unauthorized.reason)
+    assert otelkit_capture.value("synthetic_checks_total", check="item-roundtrip", result="failure") == 2
+
+
+def test_the_shipped_checks_file_and_the_default_checks_cover_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTHETIC_BASE_URL", "http://127.0.0.1:8000")
+    shipped = {check.name: check for check in load_checks(REPO / "synthetic" / "checks.yaml")}
+    assert set(shipped) == {"api-health", "api-health-detailed", "api-docs", "metrics-endpoint"}
+    assert [step.url for step in shipped["api-docs"].steps] == [
+        "http://127.0.0.1:8000/docs",
+        "http://127.0.0.1:8000/openapi.json",
+    ]
+    defaults = {check.name: check.steps[0].url for check in default_checks("http://svc:8000/")}
+    assert defaults == {
+        "api-health": "http://svc:8000/health",
+        "api-health-detailed": "http://svc:8000/health/detailed",
+        "api-docs": "http://svc:8000/docs",
+    }
+
+
+def test_the_default_checks_pass_against_an_otelkit_service(otelkit_capture: MetricsCapture) -> None:
+    target = Target(**QUIET)
+    with serve(target.app) as base_url:
+        results = asyncio.run(SyntheticRunner(default_checks(base_url)).run_once())
+    assert [(outcome.check, outcome.result) for outcome in results] == [
+        ("api-health", "success"),
+        ("api-health-detailed", "success"),
+        ("api-docs", "success"),
+    ]
+
+
+def test_json_paths() -> None:
+    document = {"items": [{"id": 7, "tags": ["a", "b"]}], "odd key": True}
+    assert find(document, "$.items[0].id") == 7
+    assert find(document, "$.items[-1].tags[1]") == "b"
+    assert find(document, "$['odd key']") is True
+    assert find(document, "$") == document
+    with pytest.raises(PathNotFound, match=r"\$.items\[0\] has no member 'name'"):
+        find(document, "$.items[0].name")
+    with pytest.raises(PathNotFound, match=r"has no element \[3\]"):
+        find(document, "$.items[3]")

@@ -1,0 +1,146 @@
+"""The runner against a real app on loopback with injected failures: metrics, spans and the SLA they imply.
+
+The runner runs inside the service's process here, so the in-process SLA windows see both the
+service's requests and the check runs; tests/sla/test_prometheus_mode.py does the same through
+the collector and Prometheus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import httpx
+import pytest
+
+from otelkit.synthetic import Check, SyntheticRunner, first_delay, next_delay
+from otelkit.testing import MetricsCapture
+from tests.support.ports import free_port
+from tests.synthetic.target import Target, serve, wait_until
+
+QUIET = {"metrics": {"system_metrics": False}}
+# /sla/* are not counted, so reading the SLA does not change it.
+NOT_COUNTED = {"prometheus": {"excluded_handlers": ["/metrics", "/sla/status", "/sla/uptime"]}}
+SCHEDULE = ["ok", "error", "ok", "slow", "ok", "wrong", "ok", "hang", "ok", "ok"]
+
+
+def api_check(base_url: str) -> Check:
+    return Check(
+        name="api",
+        steps=[{"url": f"{base_url}/scripted/api", "expect": {"json": {"$.status": "ok"}}, "latency_budget_ms": 200}],
+        timeout_seconds=0.45,
+    )
+
+
+def down_check() -> Check:
+    return Check(name="down", steps=[{"url": f"http://127.0.0.1:{free_port()}/health"}], timeout_seconds=1)
+
+
+def test_injected_failures_give_exactly_the_scheduled_metrics_and_sla(otelkit_capture: MetricsCapture) -> None:
+    target = Target({"api": SCHEDULE}, service={"name": "checkout"}, **QUIET, **NOT_COUNTED)
+    with serve(target.app) as base_url:
+        runner = SyntheticRunner([api_check(base_url), down_check()], concurrency=2)
+        for _ in SCHEDULE:
+            asyncio.run(runner.run_once())
+        windows = target.handle.sla.in_process_source.http
+        # the hung requests finish on the server after the check gave up on them
+        wait_until(lambda: windows.totals(3600).count == len(SCHEDULE), "the service recorded every request")
+        status = httpx.get(f"{base_url}/sla/status").json()
+        uptime = httpx.get(f"{base_url}/sla/uptime").json()
+
+    results = ("success", "failure", "slow", "timeout", "error")
+    for check, expected in (("api", [6, 2, 1, 1, 0]), ("down", [0, 0, 0, 0, 10])):
+        runs = [otelkit_capture.value("synthetic_checks_total", check=check, result=result) for result in results]
+        assert runs == expected, check
+    assert otelkit_capture.value("synthetic_check_success", check="api") == 1  # the last run passed
+    assert otelkit_capture.value("synthetic_check_success", check="down") == 0
+    assert otelkit_capture.histogram("synthetic_check_duration_seconds", check="api").count == 10
+
+    # What the server saw: 10 requests, one 500; 8 answered at once, one after 0.3 s, one after 0.6 s.
+    targets = status["targets"]
+    assert (status["source"], status["status"], status["service"]) == ("in-process", "violated", "checkout")
+    assert targets["availability"]["windows"] == {"1h": 0.9, "1d": 0.9, "7d": 0.9, "30d": 0.9}
+    assert (targets["availability"]["compliant"], targets["availability"]["error_budget_remaining"]) == (False, -19.0)
+    assert targets["error_rate"]["value"] == 0.1
+    assert (targets["error_rate"]["compliant"], targets["error_rate"]["error_budget_remaining"]) == (False, -9.0)
+    # rank 9.5 of 10: 8 at or below 0.25 s, 9 at or below 0.5 s, so half-way into (0.5, 0.75]
+    assert targets["p95_response_seconds"]["value"] == 0.625
+    assert targets["p95_response_seconds"]["compliant"] is False
+    http = otelkit_capture.histogram("http_request_duration_seconds", handler="/scripted/{name}")
+    assert targets["average_response_seconds"]["value"] == round(http.sum / http.count, 9)
+    assert targets["average_response_seconds"]["compliant"] is True
+
+    assert uptime["checks"]["api"] == {"up": True, "uptime": {"1h": 0.6, "1d": 0.6, "7d": 0.6, "30d": 0.6}}
+    assert uptime["checks"]["down"] == {"up": False, "uptime": {"1h": 0.0, "1d": 0.0, "7d": 0.0, "30d": 0.0}}
+    assert uptime["uptime"]["1h"] == 0.3  # 6 of 20 runs
+    api_incidents = [incident for incident in uptime["incidents"] if incident["check"] == "api"]
+    down_incidents = [incident for incident in uptime["incidents"] if incident["check"] == "down"]
+    # runs 2, 4, 6 and 8 failed and each was followed by a passing run: four closed incidents
+    assert [incident["ongoing"] for incident in api_incidents] == [False] * 4
+    assert all(incident["start"] < incident["end"] for incident in api_incidents)
+    assert [(incident["ongoing"], incident["end"]) for incident in down_incidents] == [(True, None)]
+
+
+def test_each_run_is_a_span_tree_that_the_service_joins(otelkit_capture: MetricsCapture) -> None:
+    target = Target({"api": ["ok", "error"]}, **QUIET)
+    with serve(target.app) as base_url:
+        runner = SyntheticRunner([api_check(base_url)])
+        asyncio.run(runner.run_once())
+        asyncio.run(runner.run_once())
+        wait_until(lambda: len([s for s in otelkit_capture.spans if s["kind"] == "SERVER"]) == 2, "server spans")
+    spans = otelkit_capture.spans
+    checks = [span for span in spans if span["name"] == "synthetic api"]
+    assert [(span["attributes"]["synthetic.check.result"], span["status"]) for span in checks] == [
+        ("success", "UNSET"),
+        ("failure", "ERROR"),
+    ]
+    for check in checks:
+        (request,) = [span for span in spans if span["parent_span_id"] == check["span_id"]]
+        assert (request["name"], request["kind"]) == ("GET", "CLIENT")
+        assert request["attributes"]["url.full"] == f"{base_url}/scripted/api"
+        (server,) = [span for span in spans if span["kind"] == "SERVER" and span["trace_id"] == check["trace_id"]]
+        assert server["parent_span_id"] == request["span_id"]  # traceparent went with the request
+    assert checks[1]["attributes"].get("synthetic.check.result") == "failure"
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_run_forever_runs_each_check_at_its_interval_within_the_concurrency_bound(
+    otelkit_capture: MetricsCapture, concurrency: int
+) -> None:
+    target = Target(**QUIET)
+    results: list[str] = []
+    with serve(target.app) as base_url:
+        checks = [Check(name=f"gate-{n}", url=f"{base_url}/gate", interval_seconds=0.05, jitter=0.5) for n in range(4)]
+        runner = SyntheticRunner(
+            checks, concurrency=concurrency, on_result=lambda outcome: results.append(outcome.check)
+        )
+        asyncio.run(runner.run_forever(asyncio.Event(), runs=3))
+    assert sorted(results) == sorted(f"gate-{n}" for n in range(4) for _ in range(3))
+    assert target.max_in_flight == concurrency
+    assert otelkit_capture.total("synthetic_checks_total", result="success") == 12
+
+
+def test_run_forever_stops_when_told(otelkit_capture: MetricsCapture) -> None:
+    target = Target(**QUIET)
+    with serve(target.app) as base_url:
+        checks = [Check(name="slow-interval", url=f"{base_url}/gate", interval_seconds=3600, jitter=0)]
+
+        async def run_then_stop() -> None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(SyntheticRunner(checks).run_forever(stop))
+            while otelkit_capture.total("synthetic_checks_total") < 1:
+                await asyncio.sleep(0.01)
+            stop.set()
+            await asyncio.wait_for(task, 10)  # would wait an hour for the next run if stop were ignored
+
+        asyncio.run(run_then_stop())
+    assert otelkit_capture.value("synthetic_checks_total", check="slow-interval", result="success") == 1
+
+
+def test_jitter_spreads_runs_within_the_configured_share_of_the_interval() -> None:
+    rng = random.Random(7)
+    delays = [next_delay(10, 0.2, rng) for _ in range(2000)]
+    assert 8 <= min(delays) < 8.1 and 11.9 < max(delays) <= 12  # 10 s ± 20%, both ends reached
+    firsts = [first_delay(10, 0.2, rng) for _ in range(2000)]
+    assert 0 <= min(firsts) < 0.05 and 1.95 < max(firsts) <= 2  # first runs spread over 20% of the interval
+    assert (next_delay(10, 0, rng), first_delay(10, 0, rng)) == (10, 0)

@@ -131,25 +131,19 @@ class Otelkit:
 
         instrument_fastapi(app, self)
         app.state.otelkit = self
+        routes: list[tuple[str, Any]] = []
         health = self.settings.health
         if health.enabled:
-            existing = {getattr(route, "path", None) for route in app.routes}
-            for path, endpoint in ((health.path, self.health.liveness), (health.detailed_path, self.health.readiness)):
-                if path in existing:
-                    logger.info("otelkit: the app already serves %s; otelkit's health endpoint is not added", path)
-                else:
-                    app.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
+            routes += [(health.path, self.health.liveness), (health.detailed_path, self.health.readiness)]
         if self.sla is not None:
-            existing = {getattr(route, "path", None) for route in app.routes}
-            sla = self.settings.sla
-            for path, endpoint in (
-                (sla.status_path, self.sla.status_endpoint),
-                (sla.uptime_path, self.sla.uptime_endpoint),
-            ):
-                if path in existing:
-                    logger.info("otelkit: the app already serves %s; otelkit's SLA endpoint is not added", path)
-                else:
-                    app.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
+            routes += [(self.settings.sla.status_path, self.sla.status_endpoint)]
+            routes += [(self.settings.sla.uptime_path, self.sla.uptime_endpoint)]
+        existing = {getattr(route, "path", None) for route in app.routes}
+        for path, endpoint in routes:
+            if path in existing:  # the application's own endpoint wins
+                logger.info("otelkit: the app already serves %s; otelkit's endpoint there is not added", path)
+            else:
+                app.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
         if self.prometheus_registry is not None:
             app.add_route(self.settings.prometheus.metrics_path, self.metrics_endpoint, include_in_schema=False)
 

@@ -80,6 +80,7 @@ def build_app(collector: Collector, postgres_url: str, redis_url: str) -> tuple[
     app = FastAPI()
     engine = sqlalchemy.create_engine(postgres_url, pool_size=2, max_overflow=1)
     cache = redis.Redis.from_url(redis_url)
+    cache.flushdb()  # the Redis server is shared by the session: start with no cached item
 
     @app.get("/items/{item_id}")
     def item(item_id: int) -> dict[str, int]:

@@ -24,6 +24,7 @@ from tests.support.sentry_ingest import SentryIngest
 
 FILTERED = "[Filtered]"
 SERVICE = {"name": "checkout", "version": "1.4.2", "environment": "staging"}
+PROCESSED_SPANS = "otel_sdk_processor_span_processed_total"
 
 
 def make_app(cache: Any = None) -> tuple[FastAPI, Any, dict[str, Any]]:
@@ -42,6 +43,14 @@ def make_app(cache: Any = None) -> tuple[FastAPI, Any, dict[str, Any]]:
         otelkit.set_user({"id": "u-42"})
         propagate.inject(seen.setdefault("outgoing", {}))
         raise RuntimeError("payment declined")
+
+    @app.post("/sync-orders/{order_id}")
+    def place_order_in_a_thread(order_id: int) -> None:  # FastAPI runs it in a copy of the request's context
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 2 AS priced"))
+        otelkit.add_breadcrumb("priced in a thread", category="checkout")
+        otelkit.set_user({"id": "u-sync"})
+        raise RuntimeError("payment declined in a thread")
 
     @app.get("/items/{item_id}")
     async def get_item(item_id: int) -> dict[str, int]:
@@ -74,15 +83,14 @@ def running(
     sentry: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> Iterator[tuple[str, Otelkit]]:
-    handle = otelkit.init(
-        app,
-        service=SERVICE,
-        sentry={"dsn": ingest.dsn, **(sentry or {})},
-        otlp={"endpoint": collector_endpoint, "protocol": "http/protobuf", "metrics": False},
-        prometheus={"enabled": False},
-        metrics={"system_metrics": False},
-        **kwargs,
-    )
+    settings: dict[str, Any] = {
+        "service": SERVICE,
+        "sentry": {"dsn": ingest.dsn, **(sentry or {})},
+        "otlp": {"endpoint": collector_endpoint, "protocol": "http/protobuf", "metrics": False},
+        "prometheus": {"enabled": False},
+        "metrics": {"system_metrics": False},
+    }
+    handle = otelkit.init(app, **{**settings, **kwargs})
     with served(app) as url:
         yield url, handle
 
@@ -205,6 +213,22 @@ def test_one_sampling_decision_for_the_collector_and_sentry(
     assert 0 < len(in_sentry) < 40  # sampled at 0.5, not all or nothing (each has probability 2**-40)
 
 
+def test_a_sync_endpoint_reports_what_it_set_in_its_worker_thread(
+    ingest: SentryIngest, collector: tuple[OtlpSink, str], served: Callable[[Any], Any]
+) -> None:
+    _, endpoint = collector
+    app, engine, _ = make_app()
+    with running(app, ingest, endpoint, served, engine=engine) as (url, handle):
+        assert httpx.post(f"{url}/sync-orders/11").status_code == 500
+        handle.shutdown()
+
+    (event,) = ingest.events
+    assert event["transaction"] == "POST /sync-orders/{order_id}"
+    assert event["user"]["id"] == "u-sync"
+    crumbs = {(crumb.get("category"), crumb.get("message")) for crumb in event["breadcrumbs"]["values"]}
+    assert {("query", "SELECT 2 AS priced"), ("checkout", "priced in a thread")} <= crumbs
+
+
 def test_user_and_breadcrumbs_stay_with_their_own_request(
     ingest: SentryIngest, collector: tuple[OtlpSink, str], served: Callable[[Any], Any]
 ) -> None:
@@ -294,7 +318,9 @@ def test_a_hung_ingest_costs_requests_nothing_and_memory_stays_bounded(
     ingest.hang()
     requests = 130
     tracing = {"max_queue_size": 32, "max_export_batch_size": 8}
-    with running(app, ingest, endpoint, served, sentry={"traces_sample_rate": 1.0}, tracing=tracing) as (url, handle):
+    with running(
+        app, ingest, endpoint, served, sentry={"traces_sample_rate": 1.0}, tracing=tracing, prometheus={"enabled": True}
+    ) as (url, handle):
         queue_size = sentry_sdk.get_client().options["transport_queue_size"]
         # uvicorn closes a connection whose request raised, so no keep-alive here
         with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)) as client:
@@ -307,6 +333,13 @@ def test_a_hung_ingest_costs_requests_nothing_and_memory_stays_bounded(
         assert ingest.most_held <= 2
         ingest.release()
         handle.force_flush(timeout_seconds=60)  # sends what was queued, then the client report of what was not
+        assert handle.prometheus_registry is not None
+        spans_dropped = sum(
+            sample.value
+            for family in handle.prometheus_registry.collect()
+            for sample in family.samples
+            if sample.name == PROCESSED_SPANS and sample.labels.get("error_type") == "queue_full"
+        )
         handle.shutdown()
 
     delivered = len(ingest.events)
@@ -314,4 +347,5 @@ def test_a_hung_ingest_costs_requests_nothing_and_memory_stays_bounded(
     assert delivered + dropped == requests
     assert delivered <= queue_size + 1  # the queue, and the one envelope the worker was sending
     assert dropped >= requests - queue_size - 1
-    assert len(ingest.spans()) < requests  # the Sentry span queue (32) dropped what did not fit
+    # The Sentry span queue (32) dropped what did not fit, and said how many.
+    assert spans_dropped > 0 and len(ingest.spans()) + spans_dropped == requests

@@ -10,7 +10,8 @@ accepts and discards (``otelkit-full-sentry``) or reads each request and never a
 (``otelkit-full-sentry-hung``, a Sentry that is down in the worst way). ``--peers`` adds
 sentry-sdk configured by its own docs beside otelkit's tracing: its own transactions
 (``sentry-native``) and its OTLPIntegration (``sentry-otlp``). Ratios compare medians with
-otelkit-full in the same run; on a shared machine they are the figures to read.
+otelkit-full in the same run; on a shared machine they are the figures to read, and the server's
+CPU time per request (all its threads, export included) is steadier than req/s.
 """
 
 from __future__ import annotations
@@ -71,23 +72,24 @@ def main() -> None:
 
 
 def report(runs: dict[str, list[Measurement]], args: argparse.Namespace, stack_name: str, exported: bool) -> None:
-    base_rps = statistics.median(m.rps for m in runs[BASELINE])
-    base_p99 = statistics.median(m.p99_ms for m in runs[BASELINE])
-    up_p99 = statistics.median(m.p99_ms for m in runs["otelkit-full-sentry"])
+    def median(variant: str, field: str) -> float:
+        return statistics.median(getattr(m, field) for m in runs[variant])
+
     target = "collector + Sentry double" if exported else "Sentry double only"
     print(f"\n{stack_name}, 100% traced, export to {target}: median of {args.rounds} rounds, ", end="")
     print(f"wrk -t1 -c{args.connections} -d{args.seconds}s --latency")
-    print(f"  {'variant':<26} {'req/s':>8} {'x full':>7} {'p99 ms':>7} {'x full':>7} {'RSS MiB':>8}   rounds req/s")
+    header = ("variant", "req/s", "x full", "CPU us/req", "x full", "p99 ms", "RSS MiB")
+    print("  {:<26} {:>7} {:>6} {:>10} {:>6} {:>7} {:>7}   req/s by round".format(*header))
     for variant, measured in runs.items():
-        rps = statistics.median(m.rps for m in measured)
-        p99 = statistics.median(m.p99_ms for m in measured)
-        rss = statistics.median(m.rss for m in measured) / 2**20
+        rps, cpu = median(variant, "rps"), median(variant, "cpu_us")
+        rps_ratio, cpu_ratio = rps / median(BASELINE, "rps"), cpu / median(BASELINE, "cpu_us")
         rounds = " ".join(f"{m.rps:.0f}" for m in measured)
         print(
-            f"  {variant:<26} {rps:8.0f} {rps / base_rps:7.2f} {p99:7.2f} {p99 / base_p99:7.2f} {rss:8.1f}   {rounds}"
+            f"  {variant:<26} {rps:7.0f} {rps_ratio:6.2f} {cpu:10.1f} {cpu_ratio:6.2f} "
+            f"{median(variant, 'p99_ms'):7.1f} {median(variant, 'rss') / 2**20:7.1f}   {rounds}"
         )
-    hung_p99 = statistics.median(m.p99_ms for m in runs["otelkit-full-sentry-hung"])
-    print(f"  p99 with the ingest hung / ingest up: {hung_p99 / up_p99:.2f}")
+    hung, up = median("otelkit-full-sentry-hung", "p99_ms"), median("otelkit-full-sentry", "p99_ms")
+    print(f"  p99 with the ingest hung / ingest up: {hung / up:.2f}")
 
 
 if __name__ == "__main__":

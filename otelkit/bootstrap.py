@@ -18,7 +18,7 @@ from otelkit.handle import Otelkit
 from otelkit.settings import OtelkitSettings
 
 if TYPE_CHECKING:
-    from otelkit.sentry.client import SentryBridge
+    from otelkit.sentry.client import BeforeSend, SentryBridge
 
 logger = logging.getLogger("otelkit")
 
@@ -89,7 +89,7 @@ def init(
     return handle
 
 
-def _plan_sentry(settings: OtelkitSettings, capturing: bool, before_send: Any) -> SentryBridge | None:
+def _plan_sentry(settings: OtelkitSettings, capturing: bool, before_send: BeforeSend | None) -> SentryBridge | None:
     if not settings.sentry.enabled or settings.sentry.dsn is None:
         return None
     from otelkit.sentry.client import plan_sentry  # sentry-sdk is imported only by services that use it

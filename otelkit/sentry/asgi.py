@@ -3,11 +3,15 @@
 It sits just inside otelkit's HTTP middleware, so the request's OpenTelemetry SERVER span is
 the current span when an exception passes: the event gets that trace and span id (through
 ``OTLPIntegration``'s propagation context) and links to the trace the collector received.
-Each request runs in its own Sentry isolation scope (a fork of the process's), so users, tags
-and breadcrumbs set while serving it stay with it. Every event sent during the request gets the request (method, URL,
-headers, query string, a JSON or form body up to 10 kB), the route template as transaction
-name, never the raw path, and the response status; `Scrubber` cleans all of it before sending.
-It builds no Sentry transaction: spans come from OpenTelemetry.
+Each request gets its own Sentry isolation scope (`otelkit.sentry.isolation`), so users, tags
+and breadcrumbs set while serving it stay with it. Every event sent during a request gets the
+request (method, URL, headers, query string, a JSON or form body up to 10 kB as the application
+read it) and the route template as transaction name, never the raw path; an unhandled exception
+also gets status 500, what the server answers. `Scrubber` cleans all of it before sending. It
+builds no Sentry transaction: spans come from OpenTelemetry.
+
+Per request this costs two small objects and a context variable; the request is described only
+when an event is actually sent (`describe_current_request`).
 """
 
 from __future__ import annotations
@@ -17,13 +21,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import sentry_sdk
-from sentry_sdk.scope import Scope as SentryScope
-from sentry_sdk.scope import ScopeType
 from sentry_sdk.utils import event_from_exception
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otelkit._internal.log_once import log_exception_once
 from otelkit.instrumentation.routes import UNMATCHED, RouteResolver
+from otelkit.sentry.isolation import current_request, enter_request_scope, leave_request_scope
 from otelkit.sentry.scrubbing import Scrubber
 
 MAX_BODY_BYTES = 10_000
@@ -31,44 +34,7 @@ MAX_BODY_BYTES = 10_000
 _BODY_TYPES = ("application/json", "application/x-www-form-urlencoded")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MECHANISM = "otelkit.asgi"
-
-try:  # the isolation scope's context variable: setting it is half the cost of sentry_sdk.isolation_scope()
-    from sentry_sdk.scope import _isolation_scope
-except ImportError:  # pragma: no cover - a sentry-sdk that moved it: the public, slower way
-    _isolation_scope = None
-
-
-def _request_isolation_scope(empty: SentryScope) -> SentryScope:
-    """A fork of the isolation scope the server runs in (process-wide tags stay), with its own trace.
-
-    A server task whose context never held an isolation scope would make ``get_isolation_scope()``
-    build a fresh one for every request (4 us, two random ids) just to fork it: fork an empty one.
-    """
-    base = _isolation_scope.get() if _isolation_scope is not None else SentryScope.get_isolation_scope()
-    scope = (base or empty).fork()
-    scope.set_new_propagation_context()
-    return scope
-
-
-def _enter_isolation(scope: SentryScope) -> Any:
-    """Make ``scope`` this request's isolation scope; returns what `_leave_isolation` needs.
-
-    ``sentry_sdk.isolation_scope()`` would also fork the *current* scope and run a generator,
-    about 6 us a request here; data set through ``sentry_sdk.set_user/set_tag/add_breadcrumb``
-    lives on the isolation scope, which is what must not leak between requests.
-    """
-    if _isolation_scope is not None:
-        return _isolation_scope.set(scope)
-    manager = sentry_sdk.scope.use_isolation_scope(scope)
-    manager.__enter__()
-    return manager
-
-
-def _leave_isolation(token: Any) -> None:
-    if _isolation_scope is not None:
-        _isolation_scope.reset(token)
-    else:  # pragma: no cover
-        token.__exit__(None, None, None)
+SERVER_ERROR = 500
 
 
 class SentryRequestMiddleware:
@@ -76,26 +42,31 @@ class SentryRequestMiddleware:
 
     def __init__(self, app: ASGIApp, *, routes_of: Any, scrubber: Scrubber, send_default_pii: bool = False) -> None:
         self.app = app
-        self._resolver = RouteResolver(routes_of)
-        self._scrubber = scrubber
-        self._send_default_pii = send_default_pii
-        self._empty_scope = SentryScope(ty=ScopeType.ISOLATION)
+        self.resolver = RouteResolver(routes_of)
+        self.scrubber = scrubber
+        self.send_default_pii = send_default_pii
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request = _Request(scope, self)
-        isolation = _request_isolation_scope(self._empty_scope)
-        isolation.add_event_processor(request.describe)
-        token = _enter_isolation(isolation)
+        token = enter_request_scope(request)
         try:
-            await self.app(scope, request.receive(receive), request.send(send))
+            await self.app(scope, request.receive(receive), send)
         except Exception as exc:
             request.report(exc)
             raise
         finally:
-            _leave_isolation(token)
+            leave_request_scope(token)
+
+
+def describe_current_request(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+    """Global event processor: adds the request being served, if any, to the event."""
+    request = current_request()
+    if isinstance(request, _Request):
+        request.describe(event)
+    return event
 
 
 class _Request:
@@ -109,7 +80,7 @@ class _Request:
         self._body: bytearray | None = None
 
     def receive(self, receive: Receive) -> Receive:
-        """Keep a copy of small JSON/form bodies, for the event should the request fail."""
+        """Keep a copy of small JSON/form bodies as the application reads them, for a failing request's event."""
         if self._scope["method"] not in _BODY_METHODS or not _wants_body(self._scope):
             return receive
         self._body = bytearray()
@@ -127,22 +98,13 @@ class _Request:
 
         return receive_and_keep
 
-    def send(self, send: Send) -> Send:
-        async def send_and_note(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self._status = message["status"]
-            await send(message)
-
-        return send_and_note
-
     def report(self, exc: Exception) -> None:
         """Send the unhandled exception; telemetry never turns into a second failure."""
         try:
             client = sentry_sdk.get_client()
             if not client.is_active():
                 return
-            if self._status is None:
-                self._status = 500  # what Starlette's error middleware will answer
+            self._status = SERVER_ERROR
             event, hint = event_from_exception(
                 exc, client_options=client.options, mechanism={"type": MECHANISM, "handled": False}
             )
@@ -150,12 +112,12 @@ class _Request:
         except Exception:
             log_exception_once("sentry-report", "otelkit: reporting an exception to Sentry failed")
 
-    def describe(self, event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
-        """Event processor: request, transaction name and status for every event of this request."""
+    def describe(self, event: dict[str, Any]) -> None:
+        """Request, transaction name (the route template) and, for the failure itself, the status."""
         try:
             scope = self._scope
             method = scope["method"]
-            route = self._middleware._resolver.handler(scope, self._root_path)
+            route = self._middleware.resolver.handler(scope, self._root_path)
             matched = route != UNMATCHED
             if "transaction" not in event:
                 event["transaction"] = f"{method} {route}" if matched else method
@@ -167,7 +129,6 @@ class _Request:
                 event.setdefault("contexts", {})["response"] = {"status_code": self._status}
         except Exception:
             log_exception_once("sentry-describe", "otelkit: describing the request for Sentry failed")
-        return event
 
     def _request_data(self, route: str | None) -> dict[str, Any]:
         scope = self._scope
@@ -176,8 +137,8 @@ class _Request:
             name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         host = headers.get("host") or _server(scope)
-        scrubber = self._middleware._scrubber
-        path = scrubber.scrub_path(scope.get("path", ""), _full_route(scope, self._root_path, route))
+        middleware = self._middleware
+        path = middleware.scrubber.scrub_path(scope.get("path", ""), _full_route(scope, self._root_path, route))
         data: dict[str, Any] = {
             "method": scope["method"],
             "url": f"{scope.get('scheme', 'http')}://{host}{path}",
@@ -189,7 +150,7 @@ class _Request:
         if body is not None:
             data["data"] = body
         client = scope.get("client")
-        if self._middleware._send_default_pii and client:
+        if middleware.send_default_pii and client:
             data["env"] = {"REMOTE_ADDR": client[0]}
         return data
 
@@ -223,4 +184,4 @@ def _full_route(scope: Scope, root_path: str, route: str | None) -> str | None:
     return root_path + route if root_path and scope.get("path", "").startswith(root_path) else route
 
 
-__all__ = ["MAX_BODY_BYTES", "SentryRequestMiddleware"]
+__all__ = ["MAX_BODY_BYTES", "SentryRequestMiddleware", "describe_current_request"]

@@ -8,7 +8,7 @@ that cost nothing per request (dedupe, excepthook, atexit, logging) and ``OTLPIn
 for the trace linking; the spans themselves reach Sentry through `SentrySpanExporter`, which
 the pipeline attaches to otelkit's TracerProvider. No auto-enabling integration is loaded:
 Sentry's Starlette and FastAPI integrations would wrap every request in a second tracing
-middleware (the spec's 0.08x of bare throughput).
+middleware (issue 4 measured 0.08x of bare throughput; `bench/bench_sentry.py --peers` shows it).
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.excepthook import ExcepthookIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.otlp import OTLPIntegration
+from sentry_sdk.scope import add_global_event_processor
 from sentry_sdk.utils import BadDsn, Dsn
 
 from otelkit._internal.log_once import log_exception_once
 from otelkit._internal.standard_env import ALTERNATIVE_SOURCES
 from otelkit.errors import OtelkitConfigError
 from otelkit.sentry import breadcrumbs
-from otelkit.sentry.asgi import SentryRequestMiddleware
+from otelkit.sentry.asgi import SentryRequestMiddleware, describe_current_request
 from otelkit.sentry.sampling import check_one_ratio, spans_go_to_sentry, trace_sample_ratio
 from otelkit.sentry.scrubbing import Scrubber
 from otelkit.sentry.spans import SentryBatchSpanProcessor, SentrySpanExporter
@@ -45,6 +46,17 @@ RELEASE_VARIABLE = "SENTRY_RELEASE"
 """Sentry's own variable for a build id (``sentry-cli releases propose-version``, CI)."""
 SHUTDOWN_TIMEOUT_SECONDS = 2.0
 """sentry-sdk's own default: at shutdown, queued events get this long to reach Sentry."""
+
+
+_request_processor_added = False
+
+
+def _describe_requests_once() -> None:
+    """sentry-sdk keeps global event processors for the life of the process: add ours once."""
+    global _request_processor_added
+    if not _request_processor_added:
+        add_global_event_processor(describe_current_request)
+        _request_processor_added = True
 
 
 def release_of(settings: OtelkitSettings) -> str:
@@ -142,6 +154,7 @@ class SentryBridge:
         )
         self._client = sentry_sdk.get_client()
         sentry_sdk.get_global_scope().set_tag("service", self.settings.service.name)
+        _describe_requests_once()
         breadcrumbs.enable()
 
     def _before_send(self, event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:

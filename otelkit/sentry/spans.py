@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -44,6 +45,8 @@ EXPORT_TIMEOUT_SECONDS = 5.0
 DEFAULT_RETRY_AFTER_SECONDS = 60.0
 """How long to stop sending when Sentry answers 429 without saying for how long."""
 _CACHE_LIMIT = 8192
+_MISSING = object()
+DROP_REPORT_BATCH = 64
 _CHUNK = 32
 """Spans scrubbed and encoded at a time. Serialised requests concatenate into one (``resource_spans``
 is a repeated field), and short-lived copies die young instead of reaching the old GC generation."""
@@ -86,45 +89,49 @@ class _ScrubbedSpan:
 
 
 class SpanScrubber:
-    """Scrubs span attributes; attribute pairs repeat, so each distinct one is scrubbed once (bounded cache)."""
+    """Scrubs span attributes. Attribute pairs repeat, so each distinct one is scrubbed once (bounded
+    cache), and a span whose attributes, events and status need nothing is passed on as it is."""
 
     def __init__(self, scrubber: Scrubber) -> None:
         self._scrubber = scrubber
         self._pairs: dict[tuple[Any, ...], Any] = {}
 
-    def attributes(self, attributes: Mapping[str, Any] | None, route: str | None = None) -> dict[str, Any]:
+    def attributes(self, attributes: Mapping[str, Any], route: str | None = None) -> Mapping[str, Any]:
+        """``attributes`` itself when nothing changes, else a scrubbed copy."""
         pairs = self._pairs
         scrubbed: dict[str, Any] = {}
-        for key, value in (attributes or {}).items():
+        changed = False
+        for key, value in attributes.items():
             cache_key = (key, value, route) if key == "url.path" else (key, value)
             try:
-                scrubbed[key] = pairs[cache_key]
-                continue
-            except KeyError:
-                pass
+                result = pairs.get(cache_key, _MISSING)
             except TypeError:  # an unhashable value: scrub it every time
-                scrubbed[key] = self._scrubber.scrub(value, key)
-                continue
-            if key == "url.path" and isinstance(value, str):
-                result = self._scrubber.scrub_path(value, route)
-            else:
                 result = self._scrubber.scrub(value, key)
-            if len(pairs) >= _CACHE_LIMIT:
-                pairs.clear()
-            pairs[cache_key] = scrubbed[key] = result
-        return scrubbed
+            if result is _MISSING:
+                if key == "url.path" and isinstance(value, str):
+                    result = self._scrubber.scrub_path(value, route)
+                else:
+                    result = self._scrubber.scrub(value, key)
+                if len(pairs) >= _CACHE_LIMIT:
+                    pairs.clear()
+                pairs[cache_key] = result
+            changed = changed or result != value
+            scrubbed[key] = result
+        return scrubbed if changed else attributes
 
     def span(self, span: ReadableSpan) -> ReadableSpan:
         attributes = span.attributes or {}
         route = attributes.get("http.route")
-        events = [Event(event.name, self.attributes(event.attributes), event.timestamp) for event in span.events]
+        scrubbed = self.attributes(attributes, route if isinstance(route, str) else None)
+        events: Sequence[Event] = span.events
+        if events:
+            events = [Event(event.name, self.attributes(event.attributes or {}), event.timestamp) for event in events]
         status = span.status
         if status.description:
             status = Status(status.status_code, self._scrubber.scrub_text(status.description))
-        scrubbed = _ScrubbedSpan(
-            span, self.attributes(attributes, route if isinstance(route, str) else None), events, status
-        )
-        return cast(ReadableSpan, scrubbed)
+        if scrubbed is attributes and not events and status is span.status:
+            return span
+        return cast(ReadableSpan, _ScrubbedSpan(span, scrubbed, events, status))
 
 
 class SentrySpanExporter(SpanExporter):
@@ -175,10 +182,48 @@ class SentrySpanExporter(SpanExporter):
 
 
 class SentryBatchSpanProcessor(BatchSpanProcessor):
-    """The SDK's batch processor, with a shutdown that waits for a hung Sentry one export
-    timeout at most (the SDK's default would hold a stopping process 30 s)."""
+    """The SDK's batch processor, with changes for a Sentry that is down or slow.
+
+    A full queue drops the span quietly: the SDK logs a warning for every dropped span, which
+    with Sentry down means thousands of log records a second (each also a breadcrumb) on the
+    request path. Drops are still counted in ``otel_sdk_processor_span_processed_total
+    {error_type="queue_full"}``, added up in batches of `DROP_REPORT_BATCH` (an SDK counter add
+    costs several microseconds) and in full on flush and shutdown, and logged once. Shutdown
+    waits one export timeout at most (the SDK's default would hold a stopping process 30 s).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._drops = 0
+        self._drops_lock = threading.Lock()
+        self._drop_logged = False
+
+    def on_end(self, span: ReadableSpan) -> None:
+        batch = self._batch_processor
+        if len(batch._queue) < batch._max_queue_size or batch._shutdown:
+            super().on_end(span)
+            return
+        with self._drops_lock:
+            self._drops += 1
+            report = self._drops >= DROP_REPORT_BATCH
+        if report:
+            self._report_drops()
+        if not self._drop_logged:
+            self._drop_logged = True
+            logger.warning("otelkit: Sentry's span queue is full; spans for Sentry are dropped until it drains")
+
+    def _report_drops(self) -> None:
+        with self._drops_lock:
+            drops, self._drops = self._drops, 0
+        if drops:
+            self._batch_processor._metrics.drop_items(drops)
+
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        self._report_drops()
+        return super().force_flush(timeout_millis)
 
     def shutdown(self) -> None:
+        self._report_drops()
         self._batch_processor.shutdown(timeout_millis=int(EXPORT_TIMEOUT_SECONDS * 1000))
 
 

@@ -196,6 +196,26 @@ def test_sampled_requests_reach_sentry_as_the_same_spans_the_collector_gets(
     )
 
 
+def test_the_collectors_credentials_never_travel_to_sentry(
+    ingest: SentryIngest,
+    collector: tuple[OtlpSink, str],
+    served: Callable[[Any], Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sink, endpoint = collector
+    api_key = secrets.token_hex(8)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"x-collector-key={api_key}")  # the OTel way to authenticate
+    app, _, _ = make_app()
+    with running(app, ingest, endpoint, served, sentry={"traces_sample_rate": 1.0}) as (url, handle):
+        assert httpx.get(f"{url}/items/1").status_code == 200
+        handle.shutdown()
+
+    assert ingest.spans() and sink.trace_requests
+    assert all(headers.get("x-collector-key") == api_key for headers in sink.headers)
+    assert all("x-collector-key" not in headers for headers in ingest.headers)
+    assert all(headers["x-sentry-auth"].startswith("Sentry sentry_key=otelkitpublic,") for headers in ingest.headers)
+
+
 def test_one_sampling_decision_for_the_collector_and_sentry(
     ingest: SentryIngest, collector: tuple[OtlpSink, str], served: Callable[[Any], Any]
 ) -> None:
@@ -317,7 +337,7 @@ def test_a_hung_ingest_costs_requests_nothing_and_memory_stays_bounded(
     app, _, _ = make_app()
     ingest.hang()
     requests = 130
-    tracing = {"max_queue_size": 32, "max_export_batch_size": 8}
+    tracing = {"max_queue_size": 64, "max_export_batch_size": 8}  # the collector's queue too: room to spare
     with running(
         app, ingest, endpoint, served, sentry={"traces_sample_rate": 1.0}, tracing=tracing, prometheus={"enabled": True}
     ) as (url, handle):
@@ -347,5 +367,5 @@ def test_a_hung_ingest_costs_requests_nothing_and_memory_stays_bounded(
     assert delivered + dropped == requests
     assert delivered <= queue_size + 1  # the queue, and the one envelope the worker was sending
     assert dropped >= requests - queue_size - 1
-    # The Sentry span queue (32) dropped what did not fit, and said how many.
+    # The Sentry span queue (64) dropped what did not fit, and said how many.
     assert spans_dropped > 0 and len(ingest.spans()) + spans_dropped == requests

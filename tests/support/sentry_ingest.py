@@ -99,6 +99,8 @@ class SentryIngest:
         self.otlp_requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
         self.bodies: list[bytes] = []
         """Every request body as received, decompressed: privacy assertions search these."""
+        self.headers: list[dict[str, str]] = []
+        """Every request's headers (names lower-cased), in arrival order."""
         self.rejections: list[str] = []
         self.held = 0
         """Requests being held right now by `hang()`."""
@@ -251,6 +253,7 @@ class SentryIngest:
                 if not ingest._authorised(self.headers, query):
                     ingest._reject(f"bad auth on {path}")
                     return self._answer(401, b'{"detail":"invalid api key"}')
+                ingest._note(lambda: ingest.headers.append({k.lower(): v for k, v in self.headers.items()}))
                 ingest._hold_while_hung()
                 if ingest._keep and not ingest._take(path, self.headers, body):
                     return self._answer(400, b'{"detail":"invalid body"}')

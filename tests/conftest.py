@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,16 @@ from otelkit.testing import reset_opentelemetry_globals
 from tests.support.databases import postgres_server, redis_server
 
 pytest_plugins = ["pytester"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``timeout`` and CI runners stop a run with SIGTERM, which skips fixture teardown and leaves the
+    servers the fixtures started running; as a KeyboardInterrupt, pytest tears them down first."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture(autouse=True)

@@ -91,8 +91,13 @@ def running(
         "metrics": {"system_metrics": False},
     }
     handle = otelkit.init(app, **{**settings, **kwargs})
-    with served(app) as url:
-        yield url, handle
+    try:
+        with served(app) as url:
+            yield url, handle
+        # uvicorn has stopped, so every request span has ended: a client can read the response before the
+        # server's middleware ends its span, and a span ending mid-shutdown would miss one of the exports.
+    finally:
+        handle.shutdown()  # flushes spans and events
 
 
 def traceparent() -> tuple[str, str, str]:
@@ -124,11 +129,10 @@ def test_an_unhandled_exception_is_one_error_event_with_its_context(
     trace_id, parent_id, prefix = traceparent()
     with running(app, ingest, endpoint, served, engine=engine, redis=cache, sentry={"traces_sample_rate": 1.0}) as (
         url,
-        handle,
+        _,
     ):
         response = httpx.post(f"{url}/orders/7", headers={"traceparent": f"{prefix}-01"})
         assert response.status_code == 500
-        handle.shutdown()  # flushes spans and events
 
     assert len(ingest.events) == 1, [event.get("exception") for event in ingest.events]
     ingest.assert_accepted()
@@ -159,9 +163,8 @@ def test_an_unsampled_request_still_reports_with_its_trace_id_and_breadcrumbs(
     sink, endpoint = collector
     app, engine, _ = make_app()
     trace_id, _, prefix = traceparent()
-    with running(app, ingest, endpoint, served, engine=engine, sentry={"traces_sample_rate": 1.0}) as (url, handle):
+    with running(app, ingest, endpoint, served, engine=engine, sentry={"traces_sample_rate": 1.0}) as (url, _):
         assert httpx.post(f"{url}/orders/8", headers={"traceparent": f"{prefix}-00"}).status_code == 500
-        handle.shutdown()
 
     (event,) = ingest.events
     assert event["contexts"]["trace"]["trace_id"] == trace_id
@@ -176,11 +179,10 @@ def test_sampled_requests_reach_sentry_as_the_same_spans_the_collector_gets(
 ) -> None:
     sink, endpoint = collector
     app, engine, _ = make_app()
-    with running(app, ingest, endpoint, served, engine=engine, sentry={"traces_sample_rate": 1.0}) as (url, handle):
+    with running(app, ingest, endpoint, served, engine=engine, sentry={"traces_sample_rate": 1.0}) as (url, _):
         for item in (1, 2, 3):
             assert httpx.get(f"{url}/items/{item}").status_code == 200
         assert httpx.post(f"{url}/orders/9").status_code == 500
-        handle.shutdown()
 
     ingest.assert_accepted()
     in_sentry = {(span.trace_id, span.span_id, span.name) for span in ingest.spans()}
@@ -206,9 +208,8 @@ def test_the_collectors_credentials_never_travel_to_sentry(
     api_key = secrets.token_hex(8)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"x-collector-key={api_key}")  # the OTel way to authenticate
     app, _, _ = make_app()
-    with running(app, ingest, endpoint, served, sentry={"traces_sample_rate": 1.0}) as (url, handle):
+    with running(app, ingest, endpoint, served, sentry={"traces_sample_rate": 1.0}) as (url, _):
         assert httpx.get(f"{url}/items/1").status_code == 200
-        handle.shutdown()
 
     assert ingest.spans() and sink.trace_requests
     assert all(headers.get("x-collector-key") == api_key for headers in sink.headers)
@@ -221,11 +222,10 @@ def test_one_sampling_decision_for_the_collector_and_sentry(
 ) -> None:
     sink, endpoint = collector
     app, _, _ = make_app()
-    with running(app, ingest, endpoint, served, sentry={"traces_sample_rate": 0.5}) as (url, handle):
-        with httpx.Client() as client:
-            for item in range(40):
-                assert client.get(f"{url}/items/{item}").status_code == 200
-        handle.shutdown()
+    sampled_half = {"traces_sample_rate": 0.5}
+    with running(app, ingest, endpoint, served, sentry=sampled_half) as (url, _), httpx.Client() as client:
+        for item in range(40):
+            assert client.get(f"{url}/items/{item}").status_code == 200
 
     in_sentry = {span.trace_id for span in ingest.spans()}
     in_collector = {span.trace_id for span in collector_spans(sink)}
@@ -238,9 +238,8 @@ def test_a_sync_endpoint_reports_what_it_set_in_its_worker_thread(
 ) -> None:
     _, endpoint = collector
     app, engine, _ = make_app()
-    with running(app, ingest, endpoint, served, engine=engine) as (url, handle):
+    with running(app, ingest, endpoint, served, engine=engine) as (url, _):
         assert httpx.post(f"{url}/sync-orders/11").status_code == 500
-        handle.shutdown()
 
     (event,) = ingest.events
     assert event["transaction"] == "POST /sync-orders/{order_id}"
@@ -254,10 +253,9 @@ def test_user_and_breadcrumbs_stay_with_their_own_request(
 ) -> None:
     _, endpoint = collector
     app, _, _ = make_app()
-    with running(app, ingest, endpoint, served) as (url, handle), httpx.Client() as client:
+    with running(app, ingest, endpoint, served) as (url, _), httpx.Client() as client:
         assert client.get(f"{url}/me").status_code == 200
         assert client.post(f"{url}/orders/10").status_code == 500
-        handle.shutdown()
 
     (event,) = ingest.events
     assert event["user"]["id"] == "u-42"  # set by /orders itself, not u-A from the request before
@@ -291,7 +289,7 @@ def test_planted_secrets_never_reach_the_ingest(
 
     with running(app, ingest, endpoint, served, sentry={"traces_sample_rate": 1.0}, sentry_before_send=before_send) as (
         url,
-        handle,
+        _,
     ):
         response = httpx.post(
             f"{url}/reset/{planted['path']}",
@@ -300,7 +298,6 @@ def test_planted_secrets_never_reach_the_ingest(
             headers={"Authorization": f"Bearer {planted['auth']}", "Cookie": f"session={planted['cookie']}"},
         )
         assert response.status_code == 500
-        handle.shutdown()
 
     ingest.assert_accepted()
     assert seen_by_app_hook == [f"token={planted['query']}&page=2"]  # the application's hook ran before scrubbing
@@ -360,7 +357,6 @@ def test_a_hung_ingest_costs_requests_nothing_and_memory_stays_bounded(
             for sample in family.samples
             if sample.name == PROCESSED_SPANS and sample.labels.get("error_type") == "queue_full"
         )
-        handle.shutdown()
 
     delivered = len(ingest.events)
     dropped = ingest.discarded().get(("queue_overflow", "error"), 0)

@@ -13,6 +13,7 @@ from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from otelkit._internal.overflow import OverflowWarner
 from otelkit._internal.pipeline import Pipeline
 from otelkit.health import HealthChecks, redis_check, sqlalchemy_check, tcp_check
 from otelkit.instrumentation.cache import CacheMetrics, instrument_redis
@@ -76,6 +77,12 @@ class Otelkit:
         Without a web app, serve it with ``prometheus_client.start_http_server(port, registry=...)``.
         """
         return self._pipeline.prometheus_registry
+
+    @property
+    def overflow_warner(self) -> OverflowWarner:
+        """The pipeline's cardinality-overflow warner, for instruments built beside the handle's own
+        (``otelkit.synthetic``): sharing it keeps the warning to one per metric."""
+        return self._pipeline.warner
 
     @property
     def http_metrics(self) -> HttpMetrics:

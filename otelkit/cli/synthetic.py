@@ -6,7 +6,8 @@
 
 Metrics and spans go through otelkit's pipeline as configured by ``OTELKIT_*`` variables
 (``OTELKIT_OTLP__ENDPOINT=http://collector:4317``); ``--metrics-port`` also serves ``/metrics``.
-Exit codes: 0 all passed (or stopped by SIGTERM/SIGINT), 1 a check failed, 2 bad configuration.
+Exit codes: 0 all passed (or stopped by SIGTERM/SIGINT), 1 a check failed, 2 bad configuration
+(or a missing package: the runner needs ``pip install 'otelkit[synthetic]'``).
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ def run_command(args: argparse.Namespace) -> int:
         if args.once or args.runs:
             return EXIT_FAILED if failed else EXIT_OK
         return EXIT_OK
+    except OtelkitConfigError as exc:  # e.g. httpx missing: the message names the extra to install
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
     finally:
         if metrics_server is not None:
             metrics_server.shutdown()

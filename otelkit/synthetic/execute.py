@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from otelkit.synthetic import jsonpath
@@ -55,6 +55,8 @@ class CheckResult:
     """Wall-clock start (``time.time()``), for incidents."""
     reason: str = ""
     steps: list[StepResult] = field(default_factory=list)
+    span_context: SpanContext | None = field(default=None, compare=False, repr=False)
+    """The run's span, ended by now: the duration is recorded under it so its exemplar links to the trace."""
 
     @property
     def success(self) -> bool:
@@ -86,7 +88,7 @@ async def run_check(check: Check, client: httpx.AsyncClient, tracer: Tracer) -> 
         span.set_attribute("synthetic.check.result", result)
         if result != "success":
             span.set_status(Status(StatusCode.ERROR, reason))
-    return CheckResult(check.name, result, seconds, started_at, reason, steps)
+    return CheckResult(check.name, result, seconds, started_at, reason, steps, span.get_span_context())
 
 
 async def _run_step(

@@ -26,6 +26,9 @@ from otelkit.errors import OtelkitConfigError
 from otelkit.synthetic.model import STEP_FIELDS, Check
 from otelkit.synthetic.templates import TemplateError, resolve_secrets
 
+INSTALL_EXTRA = "pip install 'otelkit[synthetic]'"
+"""What installs the packages the runner needs beyond otelkit's own (httpx, PyYAML)."""
+
 FILE_FIELDS = {"base_url", "defaults", "checks"}
 DEFAULT_FIELDS = {"interval_seconds", "timeout_seconds", "jitter", "latency_budget_ms", "headers"}
 
@@ -159,6 +162,6 @@ def _yaml() -> Any:
         import yaml
     except ImportError:
         raise OtelkitConfigError(
-            "reading a YAML checks file needs PyYAML: pip install pyyaml (or write the checks as JSON)"
+            f"reading a YAML checks file needs PyYAML: {INSTALL_EXTRA} (or write the checks as JSON)"
         ) from None
     return yaml

@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from otelkit._internal.bound import BoundCounter
@@ -57,7 +58,10 @@ class SyntheticMetrics:
 
     def record(self, outcome: CheckResult) -> None:
         self.runs.cell((outcome.check, outcome.result)).add(1.0)
-        self.duration.record(outcome.seconds, {"check": outcome.check})
+        # Results arrive after the run's span has ended: recording under it gives the exemplar its trace.
+        span = outcome.span_context
+        context = trace.set_span_in_context(trace.NonRecordingSpan(span)) if span is not None else None
+        self.duration.record(outcome.seconds, {"check": outcome.check}, context=context)
         with self._lock:
             self._last[outcome.check] = 1.0 if outcome.success else 0.0
 
@@ -79,7 +83,7 @@ def metrics_for(handle: Otelkit) -> SyntheticMetrics:
             found = SyntheticMetrics(
                 handle.meter,
                 cardinality_limit=handle.settings.metrics.cardinality_limit,
-                warner=handle._pipeline.warner,
+                warner=handle.overflow_warner,
             )
             _by_handle[handle] = found
         return found

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from otelkit.errors import OtelkitConfigError
 from otelkit.synthetic.execute import CheckResult, run_check
+from otelkit.synthetic.loader import INSTALL_EXTRA
 from otelkit.synthetic.metrics import metrics_for
 from otelkit.synthetic.model import Check
 
@@ -56,6 +57,7 @@ class SyntheticRunner:
             raise OtelkitConfigError(f"synthetic runner: concurrency = {concurrency!r}: must be at least 1")
         if not checks:
             raise OtelkitConfigError("synthetic runner: no checks to run")
+        _httpx()  # fail here, not in the first run, when the synthetic extra is missing
         self.checks = list(checks)
         self.concurrency = concurrency
         self._handle = handle if handle is not None else _active_handle()
@@ -161,5 +163,5 @@ def _httpx():  # type: ignore[no-untyped-def]
     try:
         import httpx
     except ImportError:
-        raise OtelkitConfigError("the synthetic runner needs httpx: pip install httpx") from None
+        raise OtelkitConfigError(f"the synthetic runner needs httpx: {INSTALL_EXTRA}") from None
     return httpx

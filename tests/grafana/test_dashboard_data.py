@@ -5,34 +5,36 @@ traffic; it goes SDK -> OTLP -> the otelkit collector -> a real Prometheus runni
 Each panel query is then sent to that Prometheus twice, once with one service and instance chosen and once with
 "All", and must parse and return finite values: a panel that would show "No data" (or NaN) fails the test.
 
-Two groups are not fed by that pipeline, and the test says how it treats each:
-- the Infrastructure dashboard's exporter row (postgres/redis/node/nginx exporters) needs the one-command
-  stack that runs those exporters (issue 9); those queries only get a parse check here, and the test asserts
-  that no exporter series exists, so the skip cannot hide a broken query that happened to have data.
-- the synthetic-check panels read metrics the synthetic runner (issue 8) emits; until that module is
-  committed, the test records them itself through the service's own otelkit meter, with the names and label
-  sets the issue gives (`synthetic_check_success{check}` gauge, `synthetic_check_duration_seconds{check}`
-  histogram, `synthetic_checks_total{check,result}` counter), so the queries are proven against those shapes.
+The synthetic-check panels are fed by the real synthetic runner (otelkit.synthetic) checking the same app,
+served by uvicorn on loopback, and recording through the app's otelkit handle: one check always passes, the
+other fails every third round, and the check-duration exemplars link to the runs' traces.
+
+The Infrastructure dashboard's exporter row (postgres/redis/node/nginx exporters) is not fed by that pipeline:
+it needs the one-command stack that runs those exporters (issue 9). Those queries only get a parse check here,
+and the test asserts that no exporter series exists, so the skip cannot hide a broken query that happened to
+have data.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from opentelemetry.metrics import Meter
 from opentelemetry.trace import Tracer
 
 import otelkit
-from grafana.dashboards_src.config import EXPORTER_JOBS, EXPORTER_ROW_TITLE, SYNTHETIC_SUCCESS_RESULT
+from grafana.dashboards_src.config import EXPORTER_JOBS, EXPORTER_ROW_TITLE
+from otelkit.handle import Otelkit
+from otelkit.synthetic import Check, SyntheticRunner
 from tests.e2e.test_pipeline import SERVICE, build_app
 from tests.grafana.dashboards import PROVISIONING_DIR, load_dashboards, substitute, targets, variables
+from tests.support.asgi_server import serve
 from tests.support.pipeline import Collector, Prometheus, start_collector
 
 pytestmark = pytest.mark.slow
@@ -56,30 +58,16 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Collect
         collector.stop()
 
 
-@dataclass
-class SyntheticFeeder:
-    """Records the synthetic runner's metrics through the app's otelkit meter, inside a span (exemplars)."""
-
-    meter: Meter
-    tracer: Tracer
-    instruments: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.instruments = {
-            "success": self.meter.create_gauge("synthetic_check_success"),
-            "duration": self.meter.create_histogram("synthetic_check_duration_seconds", unit="s"),
-            "runs": self.meter.create_counter("synthetic_checks_total"),
-        }
-
-    def run(self, check: str, passed: bool, seconds: float) -> None:
-        with self.tracer.start_as_current_span(f"synthetic {check}"):
-            self.instruments["success"].set(1 if passed else 0, {"check": check})
-            self.instruments["duration"].record(seconds, {"check": check})
-            result = SYNTHETIC_SUCCESS_RESULT if passed else "failure"
-            self.instruments["runs"].add(1, {"check": check, "result": result})
+def synthetic_runners(handle: Otelkit, base_url: str) -> tuple[SyntheticRunner, SyntheticRunner]:
+    """Real runners checking the served app: (both checks pass, the second fails on the app's 503)."""
+    health = Check(name=CHECKS[0], url=f"{base_url}/health")
+    docs, docs_down = (Check(name=CHECKS[1], url=f"{base_url}{path}") for path in ("/docs", "/fail"))
+    return SyntheticRunner([health, docs], handle=handle), SyntheticRunner([health, docs_down], handle=handle)
 
 
-def demo_round(client: TestClient, tracer: Tracer, synthetic: SyntheticFeeder, round_number: int) -> None:
+def demo_round(
+    client: TestClient, tracer: Tracer, synthetic: tuple[SyntheticRunner, SyntheticRunner], round_number: int
+) -> None:
     """One round of everything the dashboards show: HTTP (hits, misses, 503s, slow DB calls), business, checks."""
     for item_id in range(6):
         assert client.get(f"/items/{item_id}").status_code == 200
@@ -99,8 +87,9 @@ def demo_round(client: TestClient, tracer: Tracer, synthetic: SyntheticFeeder, r
     otelkit.record_payment("paypal", "success", 12.5, "USD")
     otelkit.record_payment("stripe", "declined", 20, "EUR")
     otelkit.record_registration("ads" if round_number % 2 else "organic")
-    synthetic.run(CHECKS[0], passed=True, seconds=0.02)
-    synthetic.run(CHECKS[1], passed=round_number % 3 != 0, seconds=0.2)
+    passing, failing = synthetic
+    results = asyncio.run((failing if round_number % 3 == 0 else passing).run_once())
+    assert [r.success for r in results] == [True, round_number % 3 != 0], [r.reason for r in results]
 
 
 def has_data(result: list[dict[str, Any]]) -> bool:
@@ -117,9 +106,8 @@ def test_every_panel_query_returns_data_from_the_pipeline(
     pipeline: tuple[Collector, Prometheus], postgres_url: str, redis_url: str
 ) -> None:
     collector, prometheus = pipeline
-    _, handle, client = build_app(collector, postgres_url, redis_url)
+    app, handle, client = build_app(collector, postgres_url, redis_url)
     tracer = handle.tracer_provider.get_tracer("tests.grafana")
-    synthetic = SyntheticFeeder(handle.meter_provider.get_meter("tests.grafana.synthetic"), tracer)
     instance = handle.tracer_provider.resource.attributes["service.instance.id"]
     started = time.time()
 
@@ -140,19 +128,21 @@ def test_every_panel_query_returns_data_from_the_pipeline(
     no_exemplars: list[str] = []
     deadline = time.monotonic() + 90
     round_number = 0
-    while time.monotonic() < deadline:
-        round_number += 1
-        demo_round(client, tracer, synthetic, round_number)
-        handle.force_flush()
-        time.sleep(1.5)
-        missing = [
-            f"{t.where} [{'one' if v is one else 'all'}]: {e}"
-            for t, v, e in queries
-            if not has_data(prometheus.query(e))
-        ]
-        no_exemplars = [t.where for t, expr in exemplar_queries if not _exemplars(prometheus, expr, started)]
-        if not missing and not no_exemplars and round_number >= 3:
-            break
+    with serve(app, name="grafana-demo") as base_url:  # the synthetic checks' target
+        synthetic = synthetic_runners(handle, base_url)
+        while time.monotonic() < deadline:
+            round_number += 1
+            demo_round(client, tracer, synthetic, round_number)
+            handle.force_flush()
+            time.sleep(1.5)
+            missing = [
+                f"{t.where} [{'one' if v is one else 'all'}]: {e}"
+                for t, v, e in queries
+                if not has_data(prometheus.query(e))
+            ]
+            no_exemplars = [t.where for t, expr in exemplar_queries if not _exemplars(prometheus, expr, started)]
+            if not missing and not no_exemplars and round_number >= 3:
+                break
     assert missing == [], "panels without data:\n" + "\n".join(missing)
     assert no_exemplars == [], f"latency queries without exemplars: {no_exemplars}"
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.support.otlp_sink import OtlpSink, start_http_sink
-from tests.support.ports import free_port
+from tests.support.asgi_server import serve
+from tests.support.http_server import serving
+from tests.support.otlp_sink import OtlpSink, http_sink_server
 from tests.support.sentry_ingest import SentryIngest
 
 
@@ -25,35 +24,14 @@ def ingest() -> Iterator[SentryIngest]:
 def collector() -> Iterator[tuple[OtlpSink, str]]:
     """An OTLP/HTTP receiver standing in for the collector: (what it received, its endpoint)."""
     sink = OtlpSink()
-    server = start_http_sink(sink)
-    yield sink, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port (in a thread); yield its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    try:
-        started = threading.Event()
-
-        def wait_started() -> bool:
-            return server.started or not thread.is_alive()
-
-        while not wait_started():
-            started.wait(0.02)
-        if not server.started:
-            raise RuntimeError("uvicorn did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(http_sink_server(sink), name="otlp-sink") as server:
+        yield sink, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 @pytest.fixture
-def served() -> Callable[[Any], Any]:
+def served() -> Callable[[Any], AbstractContextManager[str]]:
+    """``served(app)``: real uvicorn serving ``app`` for the block, which gets its base URL.
+
+    Leaving the block waits for uvicorn to stop, so every request span has ended before the test flushes.
+    """
     return serve

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
@@ -45,14 +46,18 @@ class OtlpSink:
                         found.setdefault(metric.name, []).append(metric)
         return found
 
-    def span_names(self) -> list[str]:
+    def spans(self) -> list[Any]:
+        """Every span message received, in arrival order."""
         return [
-            span.name
+            span
             for request in self.trace_requests
             for resource_spans in request.resource_spans
             for scope_spans in resource_spans.scope_spans
             for span in scope_spans.spans
         ]
+
+    def span_names(self) -> list[str]:
+        return [span.name for span in self.spans()]
 
 
 class _MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
@@ -83,6 +88,14 @@ def start_grpc_sink(sink: OtlpSink) -> tuple[grpc.Server, int]:
 
 
 def start_http_sink(sink: OtlpSink) -> ThreadingHTTPServer:
+    """An OTLP/HTTP receiver already serving in a thread; the caller shuts it down and closes it."""
+    server = http_sink_server(sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def http_sink_server(sink: OtlpSink) -> ThreadingHTTPServer:
+    """An OTLP/HTTP receiver bound to a free loopback port, not yet serving (see ``http_server.serving``)."""
     routes = {
         "/v1/metrics": (
             metrics_service_pb2.ExportMetricsServiceRequest,
@@ -113,6 +126,4 @@ def start_http_sink(sink: OtlpSink) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return ThreadingHTTPServer(("127.0.0.1", 0), Handler)

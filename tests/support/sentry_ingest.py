@@ -22,11 +22,14 @@ import re
 import threading
 import zlib
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from tests.support.http_server import serving
 
 ENVELOPE_PATH = re.compile(r"^/api/(\d+)/envelope/$")
 OTLP_PATH = re.compile(r"^/api/(\d+)/integration/otlp/v1/traces/?$")
@@ -111,6 +114,7 @@ class SentryIngest:
         self._normalizer: Any = None
         self._normalize_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._running = ExitStack()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> SentryIngest:
@@ -119,15 +123,13 @@ class SentryIngest:
 
             self._normalizer = StoreNormalizer(project_id=self.project_id)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="sentry-ingest", daemon=True).start()
+        self._server.daemon_threads = True  # a request held by hang() must not block closing
+        self._running.enter_context(serving(self._server, name="sentry-ingest"))
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        self._running.close()
 
     @property
     def port(self) -> int:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.http_server import serving
 
 
 class WebhookSink:
@@ -29,16 +32,14 @@ class WebhookSink:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/ping"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-sink", daemon=True)
+        self._running = ExitStack()
 
     def __enter__(self) -> WebhookSink:
-        self._thread.start()
+        self._running.enter_context(serving(self._server, name="webhook-sink"))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._running.close()
 
     def wait_for_count(self, count: int, timeout: float) -> int:
         with self._changed:

@@ -1,4 +1,4 @@
-"""A FastAPI service whose answers follow a script, served by real uvicorn on a free loopback port.
+"""A FastAPI service whose answers follow a script (serve it with tests.support.asgi_server.serve).
 
 ``GET /scripted/{name}`` answers each request with the next behaviour of ``script[name]``
 (``ok`` once the script runs out):
@@ -18,17 +18,15 @@ multi-step check; ``GET /gate`` holds each request 50 ms and counts how many ove
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Header, HTTPException, Response
 
 import otelkit
-from tests.support.ports import free_port
+from tests.support.asgi_server import serve
+
+__all__ = ["TOKEN", "Target", "serve", "wait_until"]  # serve: tests/sla imports it from here
 
 TOKEN = "s3cret"
 DELAYS = {"slow": 0.3, "hang": 0.6}
@@ -88,25 +86,6 @@ class Target:
 def _authorize(header: str) -> None:
     if header != f"Bearer {TOKEN}":
         raise HTTPException(401)
-
-
-@contextlib.contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a thread on 127.0.0.1; yield its base URL; stop it."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="uvicorn-target", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def wait_until(condition: Any, what: str, timeout: float = 10.0) -> None:

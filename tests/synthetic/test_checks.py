@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from otelkit.errors import OtelkitConfigError
 from otelkit.synthetic import SyntheticRunner, default_checks, load_checks
 from otelkit.synthetic.jsonpath import PathNotFound, find
 from otelkit.testing import MetricsCapture
-from tests.synthetic.target import TOKEN, Target, serve
+from tests.support.asgi_server import serve
+from tests.synthetic.target import TOKEN, Target
 
 REPO = Path(__file__).resolve().parents[2]
 QUIET = {"metrics": {"system_metrics": False}}
@@ -216,6 +218,15 @@ def test_the_default_checks_pass_against_an_otelkit_service(otelkit_capture: Met
         ("api-health-detailed", "success"),
         ("api-docs", "success"),
     ]
+
+
+def test_a_yaml_checks_file_without_pyyaml_names_the_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, {"checks": [{"name": "health", "url": "http://127.0.0.1:1/health"}]})
+    monkeypatch.setitem(sys.modules, "yaml", None)  # importing it now fails, as if not installed
+    with pytest.raises(OtelkitConfigError, match=re.escape("PyYAML: pip install 'otelkit[synthetic]'")):
+        load_checks(path)
 
 
 def test_json_paths() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -16,9 +17,10 @@ import yaml
 
 from otelkit.cli import build_parser
 from otelkit.testing import MetricsCapture
+from tests.support.asgi_server import serve
 from tests.support.otlp_sink import OtlpSink, start_grpc_sink
 from tests.support.ports import free_port
-from tests.synthetic.target import Target, serve, wait_until
+from tests.synthetic.target import Target, wait_until
 
 MAIN = "import sys; from otelkit.cli import main; sys.exit(main())"
 
@@ -30,10 +32,14 @@ def target_url(otelkit_capture: MetricsCapture) -> Iterator[str]:
         yield base_url
 
 
-def otelkit_command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def otelkit_command(
+    *args: str, env: dict[str, str] | None = None, missing: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Run ``otelkit ARGS`` in a fresh interpreter; ``missing`` packages fail to import there, as if not installed."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELKIT_"))}
+    hide = "".join(f"sys.modules[{name!r}] = None; " for name in missing)  # None in sys.modules: ImportError
     return subprocess.run(
-        [sys.executable, "-c", MAIN, *args],
+        [sys.executable, "-c", MAIN.replace("import sys; ", f"import sys; {hide}"), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -91,6 +97,15 @@ def test_a_bad_checks_file_exits_2_naming_the_mistake(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"checks file {path}: 1 error" in result.stderr
     assert "check 'health': field interval_seconds = -1: Input should be greater than 0" in result.stderr
+
+
+def test_run_without_httpx_exits_2_naming_the_extra_to_install(tmp_path: Path) -> None:
+    path = tmp_path / "checks.json"
+    path.write_text(json.dumps({"checks": [{"name": "health", "url": f"http://127.0.0.1:{free_port()}/health"}]}))
+    result = otelkit_command("synthetic", "run", "--once", "--config", str(path), missing=("httpx",))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == "the synthetic runner needs httpx: pip install 'otelkit[synthetic]'"
+    assert result.stdout == ""  # nothing ran
 
 
 def test_the_command_line_is_registered() -> None:

@@ -8,15 +8,19 @@ the collector and Prometheus.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 
 import httpx
 import pytest
 
+import otelkit
 from otelkit.synthetic import Check, SyntheticRunner, first_delay, next_delay
 from otelkit.testing import MetricsCapture
+from tests.support.asgi_server import serve
+from tests.support.otlp_sink import OtlpSink, start_grpc_sink
 from tests.support.ports import free_port
-from tests.synthetic.target import Target, serve, wait_until
+from tests.synthetic.target import Target, wait_until
 
 QUIET = {"metrics": {"system_metrics": False}}
 # /sla/* are not counted, so reading the SLA does not change it.
@@ -101,6 +105,37 @@ def test_each_run_is_a_span_tree_that_the_service_joins(otelkit_capture: Metrics
         (server,) = [span for span in spans if span["kind"] == "SERVER" and span["trace_id"] == check["trace_id"]]
         assert server["parent_span_id"] == request["span_id"]  # traceparent went with the request
     assert checks[1]["attributes"].get("synthetic.check.result") == "failure"
+
+
+def test_the_duration_exemplar_links_to_the_check_runs_trace() -> None:
+    """The runner records a result after its span has ended; the exemplar must still carry that trace."""
+    sink = OtlpSink()
+    server, port = start_grpc_sink(sink)
+    try:
+        otlp = {"endpoint": f"http://127.0.0.1:{port}", "export_interval_seconds": 60}
+        target = Target(otlp=otlp, prometheus={"enabled": False}, **QUIET)
+        with serve(target.app) as base_url:
+            asyncio.run(SyntheticRunner([api_check(base_url)]).run_once())
+        target.handle.shutdown()
+        assert sink.wait_for(lambda: sink.metric_requests and sink.trace_requests)
+    finally:
+        server.stop(grace=None)
+    (check_trace,) = {span.trace_id for span in sink.spans() if span.name == "synthetic api"}
+    (point,) = sink.metrics()["synthetic_check_duration_seconds"][-1].histogram.data_points
+    assert [exemplar.trace_id for exemplar in point.exemplars] == [check_trace]
+
+
+def test_checks_past_the_cardinality_limit_fold_into_the_overflow_series_and_warn_once(
+    otelkit_capture: MetricsCapture, caplog: pytest.LogCaptureFixture
+) -> None:
+    otelkit.init(metrics={"system_metrics": False, "cardinality_limit": 5})
+    second = Check(name="second", url=f"http://127.0.0.1:{free_port()}/health", timeout_seconds=1)
+    with caplog.at_level(logging.WARNING, logger="otelkit"):
+        asyncio.run(SyntheticRunner([down_check(), second]).run_once())  # "down" declares all 5 series
+        assert otelkit_capture.value("synthetic_checks_total", check="down", result="error") == 1
+    assert otelkit_capture.value("synthetic_checks_total", otel_metric_overflow="true") == 1  # "second"'s run
+    # the runner's counter and the pipeline's export scan share the handle's warner: one warning, not two
+    assert caplog.text.count("synthetic_checks_total reached its cardinality limit of 5") == 1
 
 
 @pytest.mark.parametrize("concurrency", [1, 2])

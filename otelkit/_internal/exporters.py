@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,7 +94,7 @@ def _headers(otlp: OtlpSettings) -> dict[str, str]:
     return {key: value.get_secret_value() for key, value in otlp.headers.items()}
 
 
-def otlp_metric_reader(settings: OtelkitSettings, warner: OverflowWarner) -> PeriodicExportingMetricReader:
+def otlp_metric_exporter(settings: OtelkitSettings, warner: OverflowWarner) -> MetricExporter:
     otlp = settings.otlp
     aggregation: dict[type, Any] = {}
     if settings.metrics.histogram_aggregation == "exponential":
@@ -120,27 +121,95 @@ def otlp_metric_reader(settings: OtelkitSettings, warner: OverflowWarner) -> Per
             preferred_temporality=CUMULATIVE,
             preferred_aggregation=aggregation,
         )
+    return WatchedMetricExporter(exporter, warner)
+
+
+def otlp_metric_reader(settings: OtelkitSettings, warner: OverflowWarner) -> PeriodicExportingMetricReader:
     return PeriodicExportingMetricReader(
-        WatchedMetricExporter(exporter, warner),
-        export_interval_millis=otlp.export_interval_seconds * 1000,
-        export_timeout_millis=otlp.timeout_seconds * 1000,
+        otlp_metric_exporter(settings, warner),
+        export_interval_millis=settings.otlp.export_interval_seconds * 1000,
+        export_timeout_millis=settings.otlp.timeout_seconds * 1000,
         cardinality_limits=cardinality_limits(settings),
     )
+
+
+class PushAndPullReader(PeriodicExportingMetricReader):
+    """One aggregation serving both outlets: the periodic OTLP push and the embedded /metrics.
+
+    With a reader per outlet the SDK aggregates every measurement twice (attribute hashing,
+    bucket search, exemplar offer): 14 us of a request's 60 here. Both outlets want the same
+    cumulative explicit-bucket data, so a scrape collects from this reader too, and its result
+    goes to the Prometheus collector instead of the exporter (a thread-local flag tells the
+    two apart, so a scrape during a push takes nothing from it).
+    """
+
+    def __init__(
+        self,
+        settings: OtelkitSettings,
+        warner: OverflowWarner,
+        registry: CollectorRegistry,
+    ) -> None:
+        super().__init__(
+            otlp_metric_exporter(settings, warner),
+            export_interval_millis=settings.otlp.export_interval_seconds * 1000,
+            export_timeout_millis=settings.otlp.timeout_seconds * 1000,
+            cardinality_limits=cardinality_limits(settings),
+        )
+        # The Prometheus exporter's own translation (names, units, exemplars); its reader class
+        # would bring a second aggregation, so only its collector is used.
+        from opentelemetry.exporter.prometheus import _CustomCollector
+
+        self._scrape_outlet = _CustomCollector(scope_info_enabled=False)
+        self._warner = warner
+        self._scraping = threading.local()
+        registry.register(self._scrape_outlet)  # before the callback: the registry's describe must not collect
+        self._scrape_outlet._callback = self._collect_for_scrape
+
+    def _collect_for_scrape(self) -> None:
+        self._scraping.active = True
+        try:
+            self.collect()
+        finally:
+            self._scraping.active = False
+
+    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+        if getattr(self._scraping, "active", False):
+            if metrics_data is not None:
+                self._warner.check(metrics_data)
+                self._scrape_outlet.add_metrics_data(metrics_data)
+            return
+        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
 
 
 def otlp_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None = None) -> SpanExporter:
     if otlp.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
         from otelkit._internal.otlp_spans import encode_export_request
 
-        class FastEncodingGrpcExporter(GrpcExporter):
-            """The SDK's gRPC exporter (retries, timeouts, TLS) with otelkit's 3x faster encoder;
-            parsing the bytes back is done in C by upb and costs a fraction of a microsecond a span."""
+        class PreEncodedTraceStub:
+            """``TraceService/Export`` taking the request as wire bytes (no serializer: gRPC sends them as is)."""
 
-            def _translate_data(self, data: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
-                return ExportTraceServiceRequest.FromString(encode_export_request(data))
+            def __init__(self, channel: Any) -> None:
+                self.Export = channel.unary_unary(
+                    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                    request_serializer=None,
+                    response_deserializer=ExportTraceServiceResponse.FromString,
+                )
+
+        class FastEncodingGrpcExporter(GrpcExporter):
+            """The SDK's gRPC exporter (retries, timeouts, TLS, reconnection) sending otelkit's wire encoding.
+
+            The bytes go out as encoded: parsing them into the SDK's message only to serialise it
+            again cost 12 us a span in the export thread of the process serving requests."""
+
+            def _initialize_channel_and_stub(self) -> None:
+                super()._initialize_channel_and_stub()
+                self._client = PreEncodedTraceStub(self._channel)
+
+            def _translate_data(self, data: Sequence[ReadableSpan]) -> bytes:  # type: ignore[override]
+                return encode_export_request(data)
 
         return FastEncodingGrpcExporter(
             endpoint=otlp.endpoint,
@@ -161,6 +230,7 @@ def otlp_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None 
 
 __all__: Sequence[str] = [
     "CUMULATIVE",
+    "PushAndPullReader",
     "WatchedMetricExporter",
     "WatchedPrometheusReader",
     "otlp_metric_reader",

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from otelkit._internal.exemplars import latest_exemplar_factory
 from otelkit._internal.exporters import (
+    PushAndPullReader,
     WatchedPrometheusReader,
     cardinality_limits,
     otlp_metric_reader,
@@ -139,11 +140,16 @@ def build_pipeline(
         readers.append(capture.metric_reader(settings, warner))
         span_processors.append(capture.span_processor())
     registry: CollectorRegistry | None = None
+    pushing = capture is None and settings.otlp.endpoint is not None
+    pushing_metrics = pushing and settings.otlp.metrics
     if settings.prometheus.enabled:
         registry = CollectorRegistry(auto_describe=True)
-        readers.append(WatchedPrometheusReader(registry, warner, cardinality_limits(settings)))
-    pushing = capture is None and settings.otlp.endpoint is not None
-    if pushing and settings.otlp.metrics:
+        if pushing_metrics and settings.metrics.histogram_aggregation == "explicit":
+            readers.append(PushAndPullReader(settings, warner, registry))  # one aggregation for both outlets
+            pushing_metrics = False
+        else:
+            readers.append(WatchedPrometheusReader(registry, warner, cardinality_limits(settings)))
+    if pushing_metrics:
         readers.append(otlp_metric_reader(settings, warner))
 
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=histogram_views(settings))

@@ -17,6 +17,7 @@ from opentelemetry.trace import Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otelkit._internal.bound import BoundCounter
+from otelkit._internal.lean_spans import LeanTracer
 from otelkit._internal.log_once import log_exception_once
 from otelkit._internal.overflow import OverflowWarner
 from otelkit.instrumentation.routes import UNMATCHED, RouteResolver
@@ -92,7 +93,8 @@ class HttpMiddleware:
         self._metrics = metrics
         self._excluded = frozenset(excluded_handlers)
         self._resolver = RouteResolver(routes_of)
-        self._tracer = tracer
+        # The SDK's tracer gets otelkit's lean request span; any other tracer is used as it is.
+        self._tracer: Tracer | LeanTracer | None = (tracer and LeanTracer.of(tracer, "otelkit.http")) or tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

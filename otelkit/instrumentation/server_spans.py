@@ -18,6 +18,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
+from otelkit._internal.lean_spans import LeanSpan, LeanTracer
 from otelkit.instrumentation.routes import UNMATCHED
 
 
@@ -47,7 +48,7 @@ class ServerSpan:
 
     __slots__ = ("_failed", "_method", "_span", "_token")
 
-    def __init__(self, tracer: Tracer, scope: dict[str, Any], method: str) -> None:
+    def __init__(self, tracer: Tracer | LeanTracer, scope: dict[str, Any], method: str) -> None:
         headers = _headers(scope.get("headers", ()))
         parent = propagate.extract(headers, getter=_GETTER)
         attributes: dict[str, Any] = {
@@ -91,12 +92,13 @@ class ServerSpan:
         span = self._span
         try:
             if span.is_recording():
+                set_attribute = span.set_known_attribute if type(span) is LeanSpan else span.set_attribute
                 if handler != UNMATCHED:
                     span.update_name(f"{self._method} {handler}")
-                    span.set_attribute("http.route", handler)
-                span.set_attribute("http.response.status_code", status)
+                    set_attribute("http.route", handler)
+                set_attribute("http.response.status_code", status)
                 if status >= 500 and not self._failed:
-                    span.set_attribute("error.type", str(status))
+                    set_attribute("error.type", str(status))
                     span.set_status(Status(StatusCode.ERROR))
             span.end()
         finally:

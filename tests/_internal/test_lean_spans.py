@@ -1,0 +1,162 @@
+"""otelkit's lean request span against the SDK's span: the same operations export the same span."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from otelkit._internal.lean_spans import LeanSpan, LeanTracer
+
+SCOPE = "otelkit.http"
+
+
+class StartRecorder(SpanProcessor):
+    def __init__(self) -> None:
+        self.started: list[tuple[str, Any]] = []
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.started.append((span.name, parent_context))
+
+
+def providers(sampler: Any = None) -> tuple[TracerProvider, InMemorySpanExporter, StartRecorder]:
+    provider = TracerProvider(sampler=sampler or ParentBased(TraceIdRatioBased(1.0)))
+    exporter, recorder = InMemorySpanExporter(), StartRecorder()
+    provider.add_span_processor(recorder)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter, recorder
+
+
+def without_stacktrace(attributes: Any) -> dict[str, Any]:
+    """The stack trace differs by the caller's frames; that it names the exception is compared."""
+    items = (attributes or {}).items()
+    return {k: ("ValueError: declined" in v if k == "exception.stacktrace" else v) for k, v in items}
+
+
+def comparable(span: ReadableSpan) -> dict[str, Any]:
+    """Everything an exporter reads, but the ids and clocks."""
+    return {
+        "name": span.name,
+        "kind": span.kind,
+        "attributes": dict(span.attributes or {}),
+        "dropped_attributes": span.dropped_attributes,
+        "status": (span.status.status_code, span.status.description),
+        "events": [(e.name, without_stacktrace(e.attributes)) for e in span.events],
+        "dropped_events": span.dropped_events,
+        "links": [(link.context.span_id, dict(link.attributes or {})) for link in span.links],
+        "parent": (span.parent.span_id, span.parent.is_remote) if span.parent else None,
+        "flags": span.context.trace_flags,
+        "resource": dict(span.resource.attributes),
+        "scope": span.instrumentation_scope.name if span.instrumentation_scope else None,
+        "ended": span.end_time is not None and span.start_time is not None and span.end_time >= span.start_time,
+    }
+
+
+def run_both(operations: Callable[[trace.Span], None], context: Any = None, sampler: Any = None) -> list[Any]:
+    """Run ``operations`` on an SDK span and on a lean span; return both as exported."""
+    exported = []
+    for lean in (False, True):
+        provider, exporter, recorder = providers(sampler)
+        sdk_tracer = provider.get_tracer(SCOPE)
+        attributes = {"http.request.method": "GET", "url.path": "/items/1", "server.port": 8000}
+        if lean:
+            lean_tracer = LeanTracer.of(sdk_tracer, SCOPE)
+            assert lean_tracer is not None
+            span = lean_tracer.start_span("GET", context, SpanKind.SERVER, attributes)
+        else:
+            span = sdk_tracer.start_span("GET", context, SpanKind.SERVER, attributes)
+        assert (type(span) is LeanSpan) == (lean and span.is_recording())
+        operations(span)
+        span.end()
+        sampled = span.get_span_context().trace_flags.sampled
+        assert [name for name, _ in recorder.started] == (["GET"] if sampled else [])
+        exported.append([comparable(s) for s in exporter.get_finished_spans()])
+    return exported
+
+
+def request_like(span: trace.Span) -> None:
+    span.update_name("GET /items/{item_id}")
+    span.set_attribute("http.route", "/items/{item_id}")
+    span.set_attribute("http.response.status_code", 500)
+    span.set_status(Status(StatusCode.ERROR, "RuntimeError: boom"))
+    span.set_status(StatusCode.UNSET)  # never overrides
+
+
+def application_calls(span: trace.Span) -> None:
+    span.set_attribute("app.user", "u-1")
+    span.set_attribute("app.bad", {"not": "allowed"})  # dropped, as the SDK drops it
+    span.set_attribute("app.list", [1, 2, 3])
+    span.set_attributes({"app.a": True, "app.b": 1.5})
+    span.add_event("cache miss", {"key": "cart:7"})
+    try:
+        raise ValueError("declined")
+    except ValueError as exc:
+        span.record_exception(exc, {"extra": "x"})
+    span.add_link(trace.SpanContext(7, 9, is_remote=True), {"why": "batch"})
+    span.add_link(trace.INVALID_SPAN_CONTEXT)  # dropped: no reason to keep it
+    span.set_status(StatusCode.OK)
+    span.set_status(StatusCode.ERROR, "ignored: OK is final")
+
+
+def after_the_end(span: trace.Span) -> None:
+    span.end()
+    span.set_attribute("late", 1)
+    span.update_name("late")
+    span.add_event("late")
+
+
+@pytest.mark.parametrize("operations", [request_like, application_calls, after_the_end])
+def test_the_lean_span_exports_what_the_sdk_span_exports(operations: Callable[[trace.Span], None]) -> None:
+    sdk, lean = run_both(operations)
+    assert lean == sdk and len(lean) == 1
+
+
+def test_limits_apply_to_what_applications_add(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "4")
+    monkeypatch.setenv("OTEL_SPAN_EVENT_COUNT_LIMIT", "2")
+    monkeypatch.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "5")
+
+    def many(span: trace.Span) -> None:
+        for n in range(6):
+            span.set_attribute(f"app.{n}", "abcdefghij")
+            span.add_event(f"event {n}")
+
+    sdk, lean = run_both(many)
+    assert lean == sdk
+    assert len(lean[0]["attributes"]) == 4 and lean[0]["dropped_attributes"] > 0 and lean[0]["dropped_events"] == 4
+    assert lean[0]["attributes"]["app.5"] == "abcde"
+
+
+def test_a_remote_parent_and_its_sampling_decision_are_kept() -> None:
+    propagator = TraceContextTextMapPropagator()
+    sampled = propagator.extract({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    unsampled = propagator.extract({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"})
+    sdk, lean = run_both(request_like, sampled)
+    assert lean == sdk and lean[0]["parent"] == (0xB7AD6B7169203331, True)
+    assert run_both(request_like, unsampled) == [[], []]  # ParentBased: not recorded, not exported
+    assert run_both(request_like, sampler=ALWAYS_OFF) == [[], []]
+
+
+def test_the_lean_span_is_current_for_children_and_shares_their_trace() -> None:
+    provider, exporter, _ = providers()
+    sdk_tracer = provider.get_tracer(SCOPE)
+    lean_tracer = LeanTracer.of(sdk_tracer, SCOPE)
+    assert lean_tracer is not None
+    parent = lean_tracer.start_span("GET", None, SpanKind.SERVER, {})
+    with trace.use_span(parent, end_on_exit=True), sdk_tracer.start_as_current_span("SELECT"):
+        pass
+    child, server = exporter.get_finished_spans()
+    assert child.parent is not None and child.parent.span_id == server.context.span_id
+    assert child.context.trace_id == server.context.trace_id
+
+
+def test_tracers_other_than_the_sdks_are_not_replaced() -> None:
+    assert LeanTracer.of(trace.NoOpTracer(), SCOPE) is None

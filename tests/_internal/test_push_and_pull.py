@@ -1,0 +1,70 @@
+"""The embedded /metrics and the OTLP push read one aggregation, and neither takes data from the other."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+import otelkit
+from otelkit._internal.exporters import PushAndPullReader
+from otelkit._internal.pipeline import build_pipeline
+from otelkit.settings import OtelkitSettings
+from tests.support.otlp_sink import OtlpSink, start_grpc_sink
+
+
+@pytest.fixture
+def sink_endpoint() -> Iterator[tuple[OtlpSink, str]]:
+    sink = OtlpSink()
+    server, port = start_grpc_sink(sink)
+    yield sink, f"http://127.0.0.1:{port}"
+    server.stop(grace=None)
+
+
+def scraped_total(registry: CollectorRegistry | None) -> float:
+    assert registry is not None
+    for line in generate_latest(registry).decode().splitlines():
+        if line.startswith('payment_requests_total{provider="stripe",status="success"}'):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("payment_requests_total not exposed")
+
+
+def pushed_total(sink: OtlpSink) -> float:
+    return sink.metrics()["payment_requests_total"][-1].sum.data_points[0].as_double
+
+
+def test_scrapes_and_pushes_both_see_every_measurement(sink_endpoint: tuple[OtlpSink, str]) -> None:
+    sink, endpoint = sink_endpoint
+    handle = otelkit.init(otlp={"endpoint": endpoint, "export_interval_seconds": 60}, metrics={"system_metrics": False})
+    otelkit.record_payment("stripe", "success", 5, "EUR")
+    otelkit.record_payment("stripe", "success", 5, "EUR")
+    assert scraped_total(handle.prometheus_registry) == 2
+    assert scraped_total(handle.prometheus_registry) == 2  # a scrape is cumulative: it consumed nothing
+    handle.force_flush()
+    assert sink.wait_for(lambda: "payment_requests_total" in sink.metrics())
+    assert pushed_total(sink) == 2  # the scrapes before it took nothing from the push
+    otelkit.record_payment("stripe", "success", 5, "EUR")
+    assert scraped_total(handle.prometheus_registry) == 3
+    handle.shutdown()
+    assert pushed_total(sink) == 3
+    # Exactly one exposition of each series (a pushed collection must never land in the scrape queue).
+    exposition = generate_latest(handle.prometheus_registry).decode()
+    assert exposition.count('payment_requests_total{provider="stripe",status="success"}') <= 1
+
+
+def test_one_reader_aggregates_for_both_outlets_unless_their_histograms_differ(
+    sink_endpoint: tuple[OtlpSink, str],
+) -> None:
+    pushing = {"otlp": {"endpoint": sink_endpoint[1]}, "metrics": {"system_metrics": False}}
+    shared = build_pipeline(OtelkitSettings(**pushing))
+    exponential = build_pipeline(
+        OtelkitSettings(**{**pushing, "metrics": {"system_metrics": False, "histogram_aggregation": "exponential"}})
+    )
+    try:
+        assert [type(reader) for reader in shared.readers] == [PushAndPullReader]
+        # Prometheus needs explicit buckets while the push sends exponential ones: two aggregations.
+        assert len(exponential.readers) == 2 and not any(isinstance(r, PushAndPullReader) for r in exponential.readers)
+    finally:
+        for pipeline in (shared, exponential):
+            pipeline.shutdown(timeout_seconds=1)

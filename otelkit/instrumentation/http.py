@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry.metrics import Meter
 from opentelemetry.trace import Tracer
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otelkit._internal.bound import BoundCounter
 from otelkit._internal.lean_spans import LeanTracer
@@ -22,6 +21,9 @@ from otelkit._internal.log_once import log_exception_once
 from otelkit._internal.overflow import OverflowWarner
 from otelkit.instrumentation.routes import UNMATCHED, RouteResolver
 from otelkit.instrumentation.server_spans import ServerSpan
+
+if TYPE_CHECKING:  # the fastapi extra brings starlette; otelkit imports without it
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 OTHER_METHOD = "_OTHER"

@@ -9,9 +9,10 @@ stays one series whatever the tenant.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.routing import BaseRoute, Mount
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute, Mount
 
 UNMATCHED = "unmatched"
 """``handler`` for requests no route matched (404s, slash redirects): one series, not one per path."""
@@ -23,6 +24,9 @@ class RouteResolver:
     """Resolves ``handler`` for one application; caches mount prefixes (bounded)."""
 
     def __init__(self, app: Any) -> None:
+        from starlette.routing import Mount  # here, not at import: otelkit imports without the fastapi extra
+
+        self._mount: type[Mount] = Mount
         self._app = app
         self._prefixes: dict[str, str] = {}
 
@@ -32,7 +36,7 @@ class RouteResolver:
         if route is None and not raw_prefix:
             return UNMATCHED
         prefix = self._mount_prefix(raw_prefix) if raw_prefix else ""
-        if route is None or isinstance(route, Mount):
+        if route is None or isinstance(route, self._mount):
             # A mount took the request and no route below it claimed it: a plain ASGI app
             # (static files ...) or a sub-application's 404. One series per mount.
             return prefix + "/{path}"
@@ -42,20 +46,20 @@ class RouteResolver:
     def _mount_prefix(self, raw_prefix: str) -> str:
         cached = self._prefixes.get(raw_prefix)
         if cached is None:
-            cached = _mount_templates(getattr(self._app, "routes", ()), raw_prefix)
+            cached = _mount_templates(getattr(self._app, "routes", ()), raw_prefix, self._mount)
             if len(self._prefixes) >= _MAX_CACHED_PREFIXES:
                 self._prefixes.clear()
             self._prefixes[raw_prefix] = cached
         return cached
 
 
-def _mount_templates(routes: Sequence[BaseRoute], raw_prefix: str) -> str:
+def _mount_templates(routes: Sequence[BaseRoute], raw_prefix: str, mount: type[Mount]) -> str:
     """Map the raw path consumed by nested mounts back to the mounts' templates."""
     template = ""
     remaining = raw_prefix
     while remaining:
         for route in routes:
-            if not isinstance(route, Mount):
+            if not isinstance(route, mount):
                 continue
             match = route.path_regex.match(remaining + "/")
             if match is None:

@@ -17,17 +17,19 @@ when an event is actually sent (`describe_current_request`).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import sentry_sdk
 from sentry_sdk.utils import event_from_exception
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otelkit._internal.log_once import log_exception_once
 from otelkit.instrumentation.routes import UNMATCHED, RouteResolver
 from otelkit.sentry.isolation import current_request, enter_request_scope, leave_request_scope
 from otelkit.sentry.scrubbing import Scrubber
+
+if TYPE_CHECKING:  # the fastapi extra brings starlette; otelkit imports without it
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 10_000
 """Sentry's own "medium" request-body limit; larger bodies are left out of events."""

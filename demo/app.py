@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 import redis.asyncio
 import sqlalchemy as sa
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, Header, HTTPException
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import otelkit
@@ -33,6 +35,21 @@ orders = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
 )
 email_queue: asyncio.Queue[str] = asyncio.Queue()
+ACTIVE_TIMEFRAMES = {"1d": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
+last_seen: dict[str, float] = {}
+"""User id -> when their last request came (in memory: the counts start again with the process)."""
+
+
+def note_user(x_user_id: Annotated[str | None, Header()] = None) -> None:
+    """Every request may name its user (the traffic generator's ``X-User-Id``), as a session would."""
+    if x_user_id:
+        last_seen[x_user_id] = time.time()
+
+
+def active_users() -> dict[str, float]:
+    """Distinct users seen per timeframe, for ``active_users{timeframe}`` (the Business KPIs dashboard)."""
+    now, seen = time.time(), tuple(last_seen.values())  # a copy: the metric reader calls from its thread
+    return {timeframe: sum(1 for at in seen if now - at <= span) for timeframe, span in ACTIVE_TIMEFRAMES.items()}
 
 
 class ModelOverloaded(RuntimeError):
@@ -65,11 +82,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await cache.aclose()
 
 
-app = FastAPI(title="otelkit demo shop", lifespan=lifespan)
+app = FastAPI(title="otelkit demo shop", lifespan=lifespan, dependencies=[Depends(note_user)])
 engine = create_async_engine(DATABASE_URL, pool_size=5, max_overflow=5)
 cache = redis.asyncio.Redis.from_url(REDIS_URL)
 otelkit.init(app, engine=engine, redis=cache, service={"name": "demo", "version": "0.1.0"})
 otelkit.observe_queue_depth(lambda: {"emails": email_queue.qsize()})
+otelkit.observe_active_users(active_users)
 
 
 @app.post("/generate")

@@ -1,8 +1,9 @@
 """The local stack behind ``otelkit stack``: every server of the pipeline, on loopback, one command.
 
-``stack.up(state)`` starts (or reuses) PostgreSQL, Redis, the alert sinks, the collector, Alertmanager,
-Prometheus, the exporters, the demo service behind nginx and the traffic generator; ``stack.down``
-stops exactly those. Processes, PID files, logs, data and rendered configs live in one state directory.
+``stack.up(state, options)`` starts (or reuses) PostgreSQL and Redis (unless ``options`` names the user's
+own), the alert sinks, the collector, Alertmanager, Prometheus, the exporters, the demo service behind
+nginx and the traffic generator; ``stack.down`` stops exactly those. Processes, PID files, logs, data and
+rendered configs live in one state directory.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Every server binds to 127.0.0.1 on the port ``ports`` gives it; data and logs go
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import signal
@@ -16,10 +17,57 @@ from functools import partial
 from pathlib import Path
 
 from otelkit.devstack import binaries, configs
+from otelkit.devstack.external import ExternalPostgres, ExternalRedis, ExternalServer
 from otelkit.devstack.health import http_ok, redis_pong, tcp_open
 from otelkit.devstack.state import REPO, StateDir
 
 SYNTHETIC_CHECKS = REPO / "synthetic" / "checks.yaml"
+OPTIONS_FILE = "options.json"
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``up`` was asked for. Saved in the state dir (mode 0600: an external URL may hold a password)
+    so that ``status`` describes the stack that runs, not the defaults."""
+
+    traffic_rate: float = 6.0
+    first_incident_after: float = 60.0
+    """Seconds until the traffic's first incident (0: errors from the start, for a page within minutes)."""
+    scrape_interval: str | None = None
+    """Prometheus's scrape and evaluation interval instead of the repo's 15s; the rules stay the repo's."""
+    postgres: ExternalPostgres | None = None
+    redis: ExternalRedis | None = None
+
+    def external(self) -> dict[str, ExternalServer]:
+        """The servers the user runs, by the component name they replace."""
+        servers: dict[str, ExternalServer | None] = {"postgres": self.postgres, "redis": self.redis}
+        return {name: server for name, server in servers.items() if server is not None}
+
+    def save(self, state: StateDir) -> None:
+        value = {
+            "traffic_rate": self.traffic_rate,
+            "first_incident_after": self.first_incident_after,
+            "scrape_interval": self.scrape_interval,
+            **{name: server.to_json() for name, server in self.external().items()},
+        }
+        path = state.path(OPTIONS_FILE)
+        tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            json.dump(value, out, indent=2, sort_keys=True)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, state: StateDir) -> Options:
+        value = state.read_json(OPTIONS_FILE) or {}
+        postgres, redis = value.get("postgres"), value.get("redis")
+        return cls(
+            traffic_rate=value.get("traffic_rate", cls.traffic_rate),
+            first_incident_after=value.get("first_incident_after", cls.first_incident_after),
+            scrape_interval=value.get("scrape_interval"),
+            postgres=ExternalPostgres.parse(postgres["url"], postgres["source"]) if postgres else None,
+            redis=ExternalRedis.parse(redis["url"], redis["source"]) if redis else None,
+        )
 
 
 @dataclass
@@ -58,54 +106,81 @@ def _log_mentions(log: Path, text: str) -> bool:
     return log.exists() and text in log.read_text(errors="replace")
 
 
-def build(state: StateDir, ports: dict[str, int], *, traffic_rate: float) -> list[Component]:
-    """Render the configs and describe every component for ``ports``."""
-    prometheus_yml = configs.prometheus_config(state, ports)
+def _own_postgres_url(ports: dict[str, int]) -> str:
+    return f"postgresql://otelkit@127.0.0.1:{ports['postgres']}/postgres"
+
+
+def _own_redis_url(ports: dict[str, int]) -> str:
+    return f"redis://127.0.0.1:{ports['redis']}/0"
+
+
+def _own_servers(state: StateDir, ports: dict[str, int], options: Options) -> list[Component]:
+    """PostgreSQL and Redis as the stack runs them, unless the user gave their own."""
+    servers: list[Component] = []
+    if options.postgres is None:
+        postgres_data = state.root / "postgres" / "data"
+        servers.append(
+            Component(
+                "postgres",
+                [
+                    *_run_as_postgres_user(),
+                    binaries.postgres("postgres"),
+                    "-D",
+                    str(postgres_data),
+                    "-p",
+                    str(ports["postgres"]),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "unix_socket_directories=",
+                ],
+                _own_postgres_url(ports),
+                partial(tcp_open, ports["postgres"]),
+                prepare=partial(_init_postgres, postgres_data),
+                stop_signal=signal.SIGINT,  # "fast" shutdown: the default waits for every client to leave
+            )
+        )
+    if options.redis is None:
+        servers.append(
+            Component(
+                "redis",
+                [
+                    binaries.find("redis-server"),
+                    "--port",
+                    str(ports["redis"]),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(state.directory("redis")),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+                _own_redis_url(ports),
+                partial(redis_pong, ports["redis"]),
+            )
+        )
+    return servers
+
+
+def build(state: StateDir, ports: dict[str, int], options: Options) -> list[Component]:
+    """Render the configs and describe every component for ``ports``; an external server has none."""
+    prometheus_yml = configs.prometheus_config(state, ports, scrape_interval=options.scrape_interval)
     alertmanager_yml = configs.alertmanager_config(state, ports)
     nginx_conf = configs.nginx_config(state, ports)
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    postgres_data = state.root / "postgres" / "data"
-    postgres_dsn = f"postgresql://otelkit@127.0.0.1:{ports['postgres']}/postgres"
-    redis_url = f"redis://127.0.0.1:{ports['redis']}/0"
+    if options.postgres is not None:
+        postgres_dsn, database_url = options.postgres.libpq_url(), options.postgres.sqlalchemy_url()
+    else:
+        postgres_dsn = _own_postgres_url(ports) + "?sslmode=disable"
+        database_url = _own_postgres_url(ports).replace("postgresql://", "postgresql+asyncpg://")
+    redis_url = options.redis.url if options.redis is not None else _own_redis_url(ports)
+    redis_address = options.redis.address() if options.redis is not None else redis_url
+    redis_env = options.redis.exporter_env() if options.redis is not None else {}
     python = binaries.python()
     return [
-        Component(
-            "postgres",
-            [
-                *_run_as_postgres_user(),
-                binaries.postgres("postgres"),
-                "-D",
-                str(postgres_data),
-                "-p",
-                str(ports["postgres"]),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "unix_socket_directories=",
-            ],
-            postgres_dsn,
-            partial(tcp_open, ports["postgres"]),
-            prepare=partial(_init_postgres, postgres_data),
-            stop_signal=signal.SIGINT,  # "fast" shutdown: the default waits for every client to leave
-        ),
-        Component(
-            "redis",
-            [
-                binaries.find("redis-server"),
-                "--port",
-                str(ports["redis"]),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(state.directory("redis")),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            redis_url,
-            partial(redis_pong, ports["redis"]),
-        ),
+        *_own_servers(state, ports, options),
         Component(
             "sinks",
             [
@@ -185,17 +260,18 @@ def build(state: StateDir, ports: dict[str, int], *, traffic_rate: float) -> lis
             ],
             url["postgres_exporter"] + "/metrics",
             partial(http_ok, url["postgres_exporter"] + "/metrics"),
-            env={"DATA_SOURCE_NAME": postgres_dsn + "?sslmode=disable"},
+            env={"DATA_SOURCE_NAME": postgres_dsn},
         ),
         Component(
             "redis_exporter",
             [
                 binaries.find("prometheus-redis-exporter"),
-                f"-redis.addr={redis_url}",
+                f"-redis.addr={redis_address}",
                 f"-web.listen-address=127.0.0.1:{ports['redis_exporter']}",
             ],
             url["redis_exporter"] + "/metrics",
             partial(http_ok, url["redis_exporter"] + "/metrics"),
+            env=redis_env,  # credentials, if any: never on a command line
         ),
         Component(
             "demo",
@@ -205,7 +281,7 @@ def build(state: StateDir, ports: dict[str, int], *, traffic_rate: float) -> lis
             # expects ping to be a coroutine function; reported to the lead).
             partial(http_ok, url["demo"] + "/health"),
             env={
-                "DEMO_DATABASE_URL": f"postgresql+asyncpg://otelkit@127.0.0.1:{ports['postgres']}/postgres",
+                "DEMO_DATABASE_URL": database_url,
                 "DEMO_REDIS_URL": redis_url,
                 "OTELKIT_SERVICE__ENVIRONMENT": "local",
                 "OTELKIT_OTLP__ENDPOINT": f"http://127.0.0.1:{ports['otlp_grpc']}",
@@ -252,7 +328,14 @@ def build(state: StateDir, ports: dict[str, int], *, traffic_rate: float) -> lis
         ),
         Component(
             "traffic",
-            [python, "-m", "demo.traffic", f"--url={url['nginx']}", f"--rate={traffic_rate}"],
+            [
+                python,
+                "-m",
+                "demo.traffic",
+                f"--url={url['nginx']}",
+                f"--rate={options.traffic_rate}",
+                f"--first-incident-after={options.first_incident_after:g}",
+            ],
             f"load on {url['nginx']}",
             partial(_log_mentions, state.log("traffic"), "traffic: "),  # it says so once its loop runs
             config_files=[REPO / "demo" / "traffic.py"],

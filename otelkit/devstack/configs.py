@@ -41,12 +41,16 @@ def _address(ports: dict[str, int], name: str) -> str:
     return f"127.0.0.1:{ports[name]}"
 
 
-def prometheus_config(state: StateDir, ports: dict[str, int]) -> Path:
+def prometheus_config(state: StateDir, ports: dict[str, int], *, scrape_interval: str | None = None) -> Path:
+    """``scrape_interval`` replaces the repo's scrape and evaluation interval (15s): with the same rules
+    and ``for`` durations, an alert then fires as soon after its condition starts as they allow."""
     config = yaml.safe_load(PROMETHEUS_YML.read_text())
     config["rule_files"] = [str(RULES_DIR / "*.yml")]
+    if scrape_interval is not None:
+        config["global"].update(scrape_interval=scrape_interval, evaluation_interval=scrape_interval)
     config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [_address(ports, "alertmanager")]}]}]
     # Every target the repo file names at a usual port moves to the port this stack gave that server.
-    moved = {f"127.0.0.1:{DEFAULT_PORTS[name]}": _address(ports, name) for name in DEFAULT_PORTS}
+    moved = {f"127.0.0.1:{DEFAULT_PORTS[name]}": _address(ports, name) for name in DEFAULT_PORTS if name in ports}
     for job in config["scrape_configs"]:
         for static in job.get("static_configs", []):
             static["targets"] = [moved.get(target, target) for target in static["targets"]]

@@ -1,4 +1,4 @@
-"""PagerDuty Events API v2 validation: what PagerDuty would reject (used by the local sink and the tests).
+"""PagerDuty Events API v2 as a double answers it: validation and reply (the local sink and the tests' double).
 
 PagerDuty answers ``202 {"status": "success", ...}`` to a valid event and ``400 {"status": "invalid
 event", "errors": [...]}`` otherwise. Rules checked (developer.pagerduty.com, Events API v2):
@@ -10,9 +10,13 @@ trigger has a ``payload`` with non-empty ``summary`` (at most 1024 characters), 
 
 from __future__ import annotations
 
+import json
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 SEVERITIES = {"critical", "error", "warning", "info"}
+NOT_JSON = object()
+"""What ``decode`` returns for a body that is not JSON (PagerDuty rejects it like an invalid event)."""
 
 
 def validate(event: Any) -> list[str]:
@@ -42,3 +46,32 @@ def validate(event: Any) -> list[str]:
         if payload.get("severity") not in SEVERITIES:
             errors.append(f"'payload.severity' must be one of {sorted(SEVERITIES)}, not {payload.get('severity')!r}")
     return errors
+
+
+def decode(raw: bytes) -> Any:
+    """The request body as JSON, or ``NOT_JSON``."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return NOT_JSON
+
+
+def response_for(body: Any) -> tuple[int, dict[str, Any]]:
+    """PagerDuty's status and JSON reply to ``body`` (from ``decode``); a 400's reply lists the errors.
+
+    One answer for both doubles, so the stack's sink and the tests' double cannot drift apart.
+    """
+    errors = ["body is not JSON"] if body is NOT_JSON else validate(body)
+    if errors:
+        return 400, {"status": "invalid event", "message": "Event object is invalid", "errors": errors}
+    return 202, {"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]}
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+    """Write ``body`` as the JSON reply of ``handler``'s request."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Collection
 
 DEFAULT_PORTS: dict[str, int] = {
     "postgres": 5432,
@@ -42,17 +43,25 @@ def any_free_port() -> int:
 
 
 def allocate(
-    previous: dict[str, int], keep: set[str], *, any_ports: bool, taken: set[int] | None = None
+    previous: dict[str, int],
+    keep: set[str],
+    *,
+    any_ports: bool,
+    taken: set[int] | None = None,
+    skip: Collection[str] = (),
 ) -> tuple[dict[str, int], list[str]]:
     """Ports for every name in DEFAULT_PORTS, and a note for each that could not have its usual one.
 
     ``keep``: names whose port a running component holds (kept as is). Otherwise the port used last
-    time, else the default (``any_ports``: an OS-chosen one), if free; else any free port.
+    time, else the default (``any_ports``: an OS-chosen one), if free; else any free port. ``skip``:
+    names that get no port (the user's own PostgreSQL on 5432 is no reason for a note).
     """
     chosen: dict[str, int] = {}
     notes: list[str] = []
     used = set(taken or ())
     for name, default in DEFAULT_PORTS.items():
+        if name in skip:
+            continue
         if name in keep and name in previous:
             chosen[name] = previous[name]
         else:

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from otelkit.devstack.pagerduty_events import validate
+from otelkit.devstack.pagerduty_events import NOT_JSON, decode, response_for, send_json
 
 
 class JsonLines:
@@ -39,38 +39,19 @@ class JsonLines:
 def _http_handler(pagerduty: JsonLines, heartbeat: JsonLines) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self._reply(200, {"status": "ok"})  # the stack's health check
+            send_json(self, 200, {"status": "ok"})  # the stack's health check
 
         def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            try:
-                body = json.loads(raw or b"{}")
-            except ValueError:
-                body = None
+            body = decode(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
             if self.path == "/heartbeat":
-                heartbeat.append({"body": body})
-                self._reply(200, {"status": "ok"})
+                heartbeat.append({"body": None if body is NOT_JSON else body})
+                send_json(self, 200, {"status": "ok"})
             elif self.path == "/v2/enqueue":
-                errors = validate(body)
-                pagerduty.append({"event": body, "errors": errors})
-                if errors:
-                    self._reply(
-                        400, {"status": "invalid event", "message": "Event object is invalid", "errors": errors}
-                    )
-                else:
-                    self._reply(
-                        202, {"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]}
-                    )
+                status, reply = response_for(body)
+                pagerduty.append({"event": None if body is NOT_JSON else body, "errors": reply.get("errors", [])})
+                send_json(self, status, reply)
             else:
-                self._reply(404, {"status": "not found"})
-
-        def _reply(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+                send_json(self, 404, {"status": "not found"})
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

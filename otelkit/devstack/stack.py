@@ -12,12 +12,13 @@ import json
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from otelkit.devstack import components, ports, supervisor
 from otelkit.devstack.binaries import MissingProgram
+from otelkit.devstack.components import Options
 from otelkit.devstack.state import REPO, StateDir
 
 PORT_OWNERS: dict[str, str] = {
@@ -74,27 +75,45 @@ class ComponentStatus:
     pid: int | None
     url: str
     healthy: bool
+    external: bool = False
+    """A server the user runs (``--postgres-url``/``--redis-url``): probed, never started or stopped."""
 
 
-def _ports(state: StateDir, *, any_ports: bool, say: Say) -> dict[str, int]:
+def _ports(state: StateDir, *, any_ports: bool, external: Collection[str], say: Say) -> dict[str, int]:
     previous = state.read_json("ports.json") or {}
     alive = {name for name in COMPONENT_NAMES if supervisor.running(state, name)}
     keep = {port for port, owner in PORT_OWNERS.items() if owner in alive}
-    chosen, notes = ports.allocate(previous, keep, any_ports=any_ports)
+    skip = {port for port, owner in PORT_OWNERS.items() if owner in external}
+    chosen, notes = ports.allocate(previous, keep, any_ports=any_ports, skip=skip)
     for note in notes:
         say(f"    note: {note}")
     state.write_json(chosen, "ports.json")
     return chosen
 
 
-def up(state: StateDir, *, any_ports: bool = False, traffic_rate: float = 6.0, say: Say = _say) -> None:
+def up(state: StateDir, options: Options | None = None, *, any_ports: bool = False, say: Say = _say) -> None:
     began = time.monotonic()
+    options = options or Options()
+    external = options.external()
+    previous = state.read_json("ports.json") or {}
+    for name, server in external.items():
+        own = supervisor.running(state, name) and previous.get(name)
+        if own == server.port and server.host in ("127.0.0.1", "localhost"):  # it would be stopped below
+            raise StackError(f"{server.source} {server.redacted} is the stack's own {name}: give another server")
+        problem = server.problem()
+        if problem is not None:
+            raise StackError(f"{server.source} {server.redacted}: {problem}")
+        say(f"==> {name}: external, {server.redacted} (not started or stopped by the stack)")
     try:
-        chosen = _ports(state, any_ports=any_ports, say=say)
+        chosen = _ports(state, any_ports=any_ports, external=external, say=say)
         say("==> collector/build.sh (cached: instant; a first build takes minutes)")
-        stack = components.build(state, chosen, traffic_rate=traffic_rate)
+        stack = components.build(state, chosen, options)
     except MissingProgram as error:
         raise StackError(str(error)) from error
+    options.save(state)
+    for name in external:  # the stack's own server, from an up without the URL, is not needed any more
+        if supervisor.stop(state, name):
+            say(f"    stopped the stack's own {name}: {external[name].source} replaces it")
     started: list[str] = []
     say(f"==> otelkit stack up ({len(stack)} components, state in {state.root})")
     for index, component in enumerate(stack, 1):
@@ -162,12 +181,18 @@ def down(state: StateDir, *, say: Say = _say) -> list[str]:
 
 def status(state: StateDir) -> list[ComponentStatus]:
     chosen = state.read_json("ports.json")
+    options = Options.load(state)
     try:
-        described = {c.name: c for c in components.build(state, chosen, traffic_rate=0)} if chosen else {}
+        described = {c.name: c for c in components.build(state, chosen, options)} if chosen else {}
     except MissingProgram as error:
         raise StackError(str(error)) from error
+    external = options.external()
     result = []
     for name in COMPONENT_NAMES:
+        if name in external:
+            server = external[name]
+            result.append(ComponentStatus(name, None, server.redacted, server.problem() is None, external=True))
+            continue
         record = supervisor.running(state, name)
         component = described.get(name)
         healthy = bool(record and component and component.healthy())

@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
+from otelkit.cli import main
 from otelkit.devstack import StateDir, configs
 from otelkit.devstack.ports import DEFAULT_PORTS
 from tests.support.processes import require_binary
@@ -37,6 +39,28 @@ def test_rendered_prometheus_config_passes_promtool(tmp_path: Path) -> None:
         [require_binary("promtool", "prometheus"), "check", "config", str(path)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_scrape_interval_changes_only_the_two_intervals_and_stays_valid(tmp_path: Path) -> None:
+    """``up --scrape-interval``: alerts sooner with the same rules (their ``for`` is in the rule files)."""
+    without_servers = {name: port for name, port in PORTS.items() if name not in ("postgres", "redis")}
+    path = configs.prometheus_config(StateDir(tmp_path), without_servers, scrape_interval="5s")
+    rendered = yaml.safe_load(path.read_text())
+    repo = yaml.safe_load(configs.PROMETHEUS_YML.read_text())
+    assert rendered["global"] == {**repo["global"], "scrape_interval": "5s", "evaluation_interval": "5s"}
+    assert rendered["rule_files"] == [str(configs.RULES_DIR / "*.yml")]
+    # Prometheus needs scrape_timeout <= scrape_interval: its default (10s) must follow the interval down.
+    result = subprocess.run(
+        [require_binary("promtool", "prometheus"), "check", "config", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_scrape_interval_must_be_a_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["stack", "up", "--scrape-interval=5"])
+    assert exited.value.code == 2
+    assert "--scrape-interval: '5' is not a duration like 5s or 1m" in capsys.readouterr().err
 
 
 def test_alertmanager_config_points_receivers_at_the_sinks_and_secrets_at_files(tmp_path: Path) -> None:

@@ -1,23 +1,17 @@
-"""A PagerDuty Events API v2 double: validates events the way PagerDuty does and keeps them.
+"""A PagerDuty Events API v2 double: answers events the way PagerDuty does and keeps them.
 
-The validation lives in otelkit/devstack/pagerduty_events.py (the local stack's sink uses it too).
-PagerDuty answers ``202 {"status": "success", ...}`` to a valid event and ``400 {"status": "invalid
-event", "errors": [...]}`` otherwise. Rules checked (developer.pagerduty.com, Events API v2):
-``routing_key`` is a 32-character string; ``event_action`` is ``trigger`` or ``resolve`` (Alertmanager
-sends nothing else); ``dedup_key`` is present (Alertmanager always sets it, and resolve needs it); a
-trigger has a ``payload`` with non-empty ``summary`` (at most 1024 characters), ``source`` and a
-``severity`` of ``critical``, ``error``, ``warning`` or ``info``.
+The rules and the answer (``validate``, ``response_for``) live in otelkit/devstack/pagerduty_events.py,
+shared with the local stack's sink; this module only serves them on a free port and records the events.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from otelkit.devstack.pagerduty_events import SEVERITIES, validate
+from otelkit.devstack.pagerduty_events import SEVERITIES, decode, response_for, send_json, validate
 
 __all__ = ["SEVERITIES", "Event", "PagerDutyDouble", "validate"]
 
@@ -50,32 +44,14 @@ class PagerDutyDouble:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path != "/v2/enqueue":
-                    self._reply(404, {"status": "not found"})
+                    send_json(self, 404, {"status": "not found"})
                     return
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body, errors = {}, ["body is not JSON"]
-                else:
-                    errors = validate(body)
-                double._add(Event(body if isinstance(body, dict) else {}, errors))
-                if errors:
-                    self._reply(
-                        400, {"status": "invalid event", "message": "Event object is invalid", "errors": errors}
-                    )
-                    return
-                self._reply(202, {"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]})
-
-            def _reply(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                body = decode(raw)
+                status, reply = response_for(body)
+                double._add(Event(body if isinstance(body, dict) else {}, reply.get("errors", [])))
+                send_json(self, status, reply)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

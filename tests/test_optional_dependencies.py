@@ -36,3 +36,11 @@ def test_the_sdk_core_needs_no_extra() -> None:
 def test_the_blocker_really_blocks() -> None:
     result = run_without_extras("import starlette")
     assert result.returncode != 0 and "ModuleNotFoundError" in result.stderr
+
+
+def test_the_command_line_names_the_extra_a_sub_command_lacks() -> None:
+    help_text = run_without_extras("from otelkit.cli import main\nmain(['--help'])")
+    assert help_text.returncode == 0 and "synthetic" in help_text.stdout, help_text.stderr
+    stack = run_without_extras("import sys\nfrom otelkit.cli import main\nsys.exit(main(['stack', 'up']))")
+    assert stack.returncode == 2
+    assert stack.stderr.strip() == "otelkit stack needs the Python package 'yaml': pip install 'otelkit[dev]'"

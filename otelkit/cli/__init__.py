@@ -10,17 +10,37 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-SUBCOMMANDS: tuple[str, ...] = ("synthetic", "stack")
-"""Modules of this package that add sub-commands, in the order ``--help`` lists them."""
+SUBCOMMANDS: dict[str, str] = {"synthetic": "synthetic", "stack": "dev"}
+"""Modules of this package that add sub-commands (in the order ``--help`` lists them), each with
+the extra that installs what it imports."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="otelkit", description="otelkit command line")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMANDS:
-        importlib.import_module(f"otelkit.cli.{name}").register(subparsers)
+    for name, extra in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(f"otelkit.cli.{name}")
+        except ModuleNotFoundError as missing:
+            # One sub-command's optional packages must not take the others (or --help) down with it.
+            _register_unavailable(subparsers, name, extra, missing.name or str(missing))
+            continue
+        module.register(subparsers)
     return parser
+
+
+def _register_unavailable(subparsers: Any, name: str, extra: str, missing: str) -> None:
+    message = f"otelkit {name} needs the Python package {missing!r}: pip install 'otelkit[{extra}]'"
+
+    def explain(args: argparse.Namespace) -> int:
+        print(message, file=sys.stderr)
+        return 2
+
+    command = subparsers.add_parser(name, help=f"(unavailable: {message})", add_help=False)
+    command.add_argument("rest", nargs=argparse.REMAINDER)
+    command.set_defaults(handler=explain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

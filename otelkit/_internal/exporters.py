@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +22,7 @@ from opentelemetry.sdk.metrics.export import (
     MetricsData,
     PeriodicExportingMetricReader,
 )
-from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, ExponentialBucketHistogramAggregation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
@@ -94,11 +93,17 @@ def _headers(otlp: OtlpSettings) -> dict[str, str]:
     return {key: value.get_secret_value() for key, value in otlp.headers.items()}
 
 
-def otlp_metric_exporter(settings: OtelkitSettings, warner: OverflowWarner) -> MetricExporter:
+def otlp_metric_exporter(
+    settings: OtelkitSettings, warner: OverflowWarner, *, explicit_histograms: bool = False
+) -> MetricExporter:
+    """``explicit_histograms`` overrides OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION
+    (for an aggregation Prometheus also reads)."""
     otlp = settings.otlp
     aggregation: dict[type, Any] = {}
     if settings.metrics.histogram_aggregation == "exponential":
         aggregation = {Histogram: ExponentialBucketHistogramAggregation()}
+    elif explicit_histograms:
+        aggregation = {Histogram: ExplicitBucketHistogramAggregation()}
     exporter: MetricExporter
     if otlp.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
@@ -131,54 +136,6 @@ def otlp_metric_reader(settings: OtelkitSettings, warner: OverflowWarner) -> Per
         export_timeout_millis=settings.otlp.timeout_seconds * 1000,
         cardinality_limits=cardinality_limits(settings),
     )
-
-
-class PushAndPullReader(PeriodicExportingMetricReader):
-    """One aggregation serving both outlets: the periodic OTLP push and the embedded /metrics.
-
-    With a reader per outlet the SDK aggregates every measurement twice (attribute hashing,
-    bucket search, exemplar offer): 14 us of a request's 60 here. Both outlets want the same
-    cumulative explicit-bucket data, so a scrape collects from this reader too, and its result
-    goes to the Prometheus collector instead of the exporter (a thread-local flag tells the
-    two apart, so a scrape during a push takes nothing from it).
-    """
-
-    def __init__(
-        self,
-        settings: OtelkitSettings,
-        warner: OverflowWarner,
-        registry: CollectorRegistry,
-    ) -> None:
-        super().__init__(
-            otlp_metric_exporter(settings, warner),
-            export_interval_millis=settings.otlp.export_interval_seconds * 1000,
-            export_timeout_millis=settings.otlp.timeout_seconds * 1000,
-            cardinality_limits=cardinality_limits(settings),
-        )
-        # The Prometheus exporter's own translation (names, units, exemplars); its reader class
-        # would bring a second aggregation, so only its collector is used.
-        from opentelemetry.exporter.prometheus import _CustomCollector
-
-        self._scrape_outlet = _CustomCollector(scope_info_enabled=False)
-        self._warner = warner
-        self._scraping = threading.local()
-        registry.register(self._scrape_outlet)  # before the callback: the registry's describe must not collect
-        self._scrape_outlet._callback = self._collect_for_scrape
-
-    def _collect_for_scrape(self) -> None:
-        self._scraping.active = True
-        try:
-            self.collect()
-        finally:
-            self._scraping.active = False
-
-    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
-        if getattr(self._scraping, "active", False):
-            if metrics_data is not None:
-                self._warner.check(metrics_data)
-                self._scrape_outlet.add_metrics_data(metrics_data)
-            return
-        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
 
 
 def otlp_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None = None) -> SpanExporter:
@@ -230,7 +187,6 @@ def otlp_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None 
 
 __all__: Sequence[str] = [
     "CUMULATIVE",
-    "PushAndPullReader",
     "WatchedMetricExporter",
     "WatchedPrometheusReader",
     "otlp_metric_reader",

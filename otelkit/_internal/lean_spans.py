@@ -15,9 +15,11 @@ id generator.
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 from collections.abc import Mapping, Sequence
 from time import time_ns
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import trace as trace_api
@@ -26,37 +28,47 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.util import BoundedList
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
 _logger = logging.getLogger(__name__)
 _UNSET = Status(StatusCode.UNSET)
+_KNOWN_ATTRIBUTES_MAX = 32
+"""More than the request span's own attributes (about 12) can ever be."""
 
 
 class LeanTracer:
-    """Starts `LeanSpan` s with an SDK tracer's sampler, ids, resource and processors."""
+    """Starts `LeanSpan` s with an SDK tracer's sampler, ids, resource, limits, scope and processors."""
 
-    def __init__(self, tracer: SdkTracer, name: str, version: str | None = None) -> None:
+    def __init__(self, tracer: SdkTracer) -> None:
+        self._sdk = tracer
         self._sampler = tracer.sampler
         self._ids = tracer.id_generator
         self._processor = tracer.span_processor
-        self._resource = tracer.resource
-        self._scope = InstrumentationScope(name, version)
-        self.limits = SpanLimits()  # the SDK's defaults and OTEL_SPAN_* / OTEL_ATTRIBUTE_* variables
+        self._scope = tracer._instrumentation_scope
+        self._info = tracer.instrumentation_info
+        self.limits: SpanLimits = getattr(tracer, "_span_limits", None) or SpanLimits()
+        # Plain dicts for otelkit's own attributes are exact only while no limit can bite them
+        # (a dozen attributes, no value length limit); otherwise they are bounded from the start.
+        self.trusts_known_attributes = self.limits.max_span_attribute_length is None and (
+            self.limits.max_span_attributes is None or self.limits.max_span_attributes >= _KNOWN_ATTRIBUTES_MAX
+        )
 
     @classmethod
-    def of(cls, tracer: trace_api.Tracer, name: str) -> LeanTracer | None:
+    def of(cls, tracer: trace_api.Tracer) -> LeanTracer | None:
         """For the SDK's tracer only; any other (an application's own provider) keeps its path."""
-        needed = ("sampler", "id_generator", "span_processor", "resource")
-        if type(tracer) is not SdkTracer or not all(hasattr(tracer, attr) for attr in needed):
+        needed = ("sampler", "id_generator", "span_processor", "resource", "instrumentation_info")
+        private = ("_is_enabled", "_instrumentation_scope", "_span_limits")  # read, never written
+        if type(tracer) is not SdkTracer or not all(hasattr(tracer, attr) for attr in (*needed, *private)):
             return None
-        return cls(tracer, name)
+        return cls(tracer)
 
     def start_span(
         self, name: str, context: Context | None, kind: SpanKind, attributes: dict[str, types.AnyValue]
     ) -> trace_api.Span:
         parent = trace_api.get_current_span(context).get_span_context()
+        if not self._sdk._is_enabled():  # a tracer configurator turned this scope off
+            return trace_api.NonRecordingSpan(context=parent)
         if parent.is_valid:
             trace_id = parent.trace_id
             random_trace_id = parent.trace_flags.random_trace_id
@@ -77,13 +89,13 @@ class LeanTracer:
         )
         if not sampling.decision.is_recording():
             return trace_api.NonRecordingSpan(span_context)
-        span = LeanSpan(self, name, span_context, parent, kind, dict(sampling.attributes))
+        span = LeanSpan(self, name, span_context, parent, kind, sampling.attributes)
         self._processor.on_start(span, parent_context=context)
         return span
 
 
 class LeanSpan(trace_api.Span, ReadableSpan):
-    """Recording until `end`; then the very object is the finished span the processors get."""
+    """Recording until `end`; then the very object, frozen, is the finished span the processors get."""
 
     def __init__(
         self,
@@ -92,33 +104,37 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         context: SpanContext,
         parent: SpanContext | None,
         kind: SpanKind,
-        attributes: dict[str, types.AnyValue],
+        attributes: Mapping[str, types.AnyValue],
     ) -> None:
         # ReadableSpan's fields, set directly: its __init__ would build a Resource when given none.
         self._name = name
         self._context = context
         self._kind = kind
-        self._instrumentation_info = None
+        self._instrumentation_info = tracer._info
         self._instrumentation_scope = tracer._scope
         self._parent = parent
         self._start_time: int | None = time_ns()
         self._end_time: int | None = None
-        self._attributes: dict[str, types.AnyValue] | BoundedAttributes = attributes
+        self._attributes: dict[str, types.AnyValue] | BoundedAttributes = dict(attributes)
         self._events: list[Event] | BoundedList = []
         self._links: list[trace_api.Link] | BoundedList = []
-        self._resource = tracer._resource
+        self._resource = tracer._sdk.resource  # read per span: a fork gives the provider a new instance id
         self._status = _UNSET
-        self._tracer = tracer
+        self._lean_tracer = tracer
+        self._lock = threading.Lock()
+        if not tracer.trusts_known_attributes:
+            self._bounded_attributes()
 
-    # What otelkit itself sets: already valid, so no cleaning.
     def set_known_attribute(self, key: str, value: str | int) -> None:
-        if self._end_time is None:
-            self._attributes[key] = value
+        """What otelkit itself sets: already valid, so written without cleaning when no limit can bite."""
+        with self._lock:
+            if self._end_time is None:
+                self._attributes[key] = value
 
-    # The API, for application code: cleaned and bounded as the SDK does.
     def _bounded_attributes(self) -> BoundedAttributes:
+        """From the first value application code sets, every attribute is cleaned and bounded as the SDK does."""
         if not isinstance(self._attributes, BoundedAttributes):
-            limits = self._tracer.limits
+            limits = self._lean_tracer.limits
             self._attributes = BoundedAttributes(
                 limits.max_span_attributes,
                 self._attributes,
@@ -134,46 +150,56 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         return self._end_time is None
 
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
-        if self._ended("set_attribute"):
-            return
-        self._bounded_attributes()[key] = value
+        with self._lock:
+            if not self._ended("set_attribute"):
+                self._bounded_attributes()[key] = value
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
-        if self._ended("set_attributes"):
-            return
-        bounded = self._bounded_attributes()
-        for key, value in attributes.items():
-            bounded[key] = value
+        with self._lock:
+            if self._ended("set_attributes"):
+                return
+            bounded = self._bounded_attributes()
+            for key, value in attributes.items():
+                bounded[key] = value
 
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
-        if self._ended("add_event"):
-            return
-        limits = self._tracer.limits
-        if not isinstance(self._events, BoundedList):
-            self._events = BoundedList.from_seq(limits.max_events, self._events)
+        limits = self._lean_tracer.limits
         bounded = BoundedAttributes(
             limits.max_event_attributes, attributes, max_value_len=limits.max_attribute_length, immutable=True
         )
-        self._events.append(Event(name=name, attributes=bounded, timestamp=timestamp))
+        event = Event(name=name, attributes=bounded, timestamp=timestamp)
+        with self._lock:
+            if self._ended("add_event"):
+                return
+            if not isinstance(self._events, BoundedList):
+                self._events = BoundedList.from_seq(limits.max_events, self._events)
+            self._events.append(event)
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
-        if self._ended("add_link") or not (context.is_valid or attributes or context.trace_state):
+        if not (context and (context.is_valid or attributes or context.trace_state)):
             return  # the SDK's rule: an invalid context is kept only when attributes or state say why
-        limits = self._tracer.limits
-        if not isinstance(self._links, BoundedList):
-            self._links = BoundedList.from_seq(limits.max_links, self._links)
+        limits = self._lean_tracer.limits
         bounded = BoundedAttributes(
             limits.max_link_attributes, attributes, max_value_len=limits.max_attribute_length, immutable=True
         )
-        self._links.append(trace_api.Link(context, bounded))
+        with self._lock:
+            if self._ended("add_link"):
+                return
+            if not isinstance(self._links, BoundedList):
+                self._links = BoundedList.from_seq(limits.max_links, self._links)
+            self._links.append(trace_api.Link(context, bounded))
 
     def update_name(self, name: str) -> None:
-        if not self._ended("update_name"):
-            self._name = name
+        with self._lock:
+            if not self._ended("update_name"):
+                self._name = name
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        if self._ended("set_status"):
-            return
+        with self._lock:
+            if not self._ended("set_status"):
+                self._set_status(status, description)
+
+    def _set_status(self, status: Status | StatusCode, description: str | None) -> None:
         code = status.status_code if isinstance(status, Status) else status
         if self._status.status_code is StatusCode.OK or code is StatusCode.UNSET:
             return  # the SDK's rule: OK is final, UNSET never overrides
@@ -203,10 +229,28 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         self.add_event("exception", event_attributes, timestamp)
 
     def end(self, end_time: int | None = None) -> None:
-        if self._ended("end"):
-            return
-        self._end_time = end_time if end_time is not None else time_ns()
-        self._tracer._processor.on_end(self)
+        with self._lock:
+            if self._end_time is not None:
+                _logger.warning("Calling end() on an ended span.")
+                return
+            self._end_time = end_time if end_time is not None else time_ns()
+            if isinstance(self._attributes, BoundedAttributes):
+                self._attributes._immutable = True  # as the SDK's end() does
+        processor = self._lean_tracer._processor
+        processor._on_ending(self)
+        processor.on_end(self)  # every setter refuses from now on: this object is the snapshot
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        """As the SDK's span: an exception leaving a ``with span:`` block is recorded and sets ERROR."""
+        if exc_val is not None and self.is_recording():
+            self.record_exception(exc_val, escaped=True)
+            self.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
+        super().__exit__(exc_type, exc_val, exc_tb)
 
     def _ended(self, operation: str) -> bool:
         if self._end_time is None:

@@ -20,13 +20,13 @@ from prometheus_client import CollectorRegistry
 
 from otelkit._internal.exemplars import latest_exemplar_factory
 from otelkit._internal.exporters import (
-    PushAndPullReader,
     WatchedPrometheusReader,
     cardinality_limits,
     otlp_metric_reader,
     otlp_span_exporter,
 )
 from otelkit._internal.overflow import OverflowWarner
+from otelkit._internal.push_and_pull import PushAndPullReader
 from otelkit._internal.state import CaptureHook
 from otelkit.settings import OtelkitSettings
 
@@ -124,6 +124,12 @@ class Pipeline:
         self.meter_provider.shutdown(timeout_millis=timeout_seconds * 1000)
 
 
+def _otlp_env_wants_exponential() -> bool:
+    """The OTLP exporter's own variable: its histograms would then differ from what Prometheus reads."""
+    variable = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"
+    return os.environ.get(variable, "").strip().lower() == "base2_exponential_bucket_histogram"
+
+
 def build_pipeline(
     settings: OtelkitSettings, capture: CaptureHook | None = None, sentry: SentryBridge | None = None
 ) -> Pipeline:
@@ -144,7 +150,8 @@ def build_pipeline(
     pushing_metrics = pushing and settings.otlp.metrics
     if settings.prometheus.enabled:
         registry = CollectorRegistry(auto_describe=True)
-        if pushing_metrics and settings.metrics.histogram_aggregation == "explicit":
+        explicit = settings.metrics.histogram_aggregation == "explicit" and not _otlp_env_wants_exponential()
+        if pushing_metrics and explicit:
             readers.append(PushAndPullReader(settings, warner, registry))  # one aggregation for both outlets
             pushing_metrics = False
         else:

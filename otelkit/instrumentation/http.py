@@ -96,7 +96,7 @@ class HttpMiddleware:
         self._excluded = frozenset(excluded_handlers)
         self._resolver = RouteResolver(routes_of)
         # The SDK's tracer gets otelkit's lean request span; any other tracer is used as it is.
-        self._tracer: Tracer | LeanTracer | None = (tracer and LeanTracer.of(tracer, "otelkit.http")) or tracer
+        self._tracer: Tracer | LeanTracer | None = (tracer and LeanTracer.of(tracer)) or tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

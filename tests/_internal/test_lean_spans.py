@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import (
+    ReadableSpan,
+    SpanLimits,
+    SpanProcessor,
+    TracerProvider,
+    _disable_tracer_configurator,
+)
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
@@ -22,13 +29,20 @@ SCOPE = "otelkit.http"
 class StartRecorder(SpanProcessor):
     def __init__(self) -> None:
         self.started: list[tuple[str, Any]] = []
+        self.ending: list[str] = []
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         self.started.append((span.name, parent_context))
 
+    def _on_ending(self, span: Any) -> None:
+        self.ending.append(span.name)
 
-def providers(sampler: Any = None) -> tuple[TracerProvider, InMemorySpanExporter, StartRecorder]:
-    provider = TracerProvider(sampler=sampler or ParentBased(TraceIdRatioBased(1.0)))
+
+Providers = tuple[TracerProvider, InMemorySpanExporter, StartRecorder]
+
+
+def providers(sampler: Any = None, **provider_options: Any) -> Providers:
+    provider = TracerProvider(sampler=sampler or ParentBased(TraceIdRatioBased(1.0)), **provider_options)
     exporter, recorder = InMemorySpanExporter(), StartRecorder()
     provider.add_span_processor(recorder)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -54,21 +68,26 @@ def comparable(span: ReadableSpan) -> dict[str, Any]:
         "links": [(link.context.span_id, dict(link.attributes or {})) for link in span.links],
         "parent": (span.parent.span_id, span.parent.is_remote) if span.parent else None,
         "flags": span.context.trace_flags,
+        "trace_state": span.context.trace_state.to_header(),
+        "remote": span.context.is_remote,
         "resource": dict(span.resource.attributes),
-        "scope": span.instrumentation_scope.name if span.instrumentation_scope else None,
+        "scope": span.instrumentation_scope,
+        "info": span._instrumentation_info,  # what the deprecated instrumentation_info property returns
         "ended": span.end_time is not None and span.start_time is not None and span.end_time >= span.start_time,
     }
 
 
-def run_both(operations: Callable[[trace.Span], None], context: Any = None, sampler: Any = None) -> list[Any]:
+def run_both(
+    operations: Callable[[trace.Span], None], context: Any = None, sampler: Any = None, **provider_options: Any
+) -> list[Any]:
     """Run ``operations`` on an SDK span and on a lean span; return both as exported."""
     exported = []
     for lean in (False, True):
-        provider, exporter, recorder = providers(sampler)
-        sdk_tracer = provider.get_tracer(SCOPE)
+        provider, exporter, recorder = providers(sampler, **provider_options)
+        sdk_tracer = provider.get_tracer(SCOPE, "1.2", schema_url="https://opentelemetry.io/schemas/1.30.0")
         attributes = {"http.request.method": "GET", "url.path": "/items/1", "server.port": 8000}
         if lean:
-            lean_tracer = LeanTracer.of(sdk_tracer, SCOPE)
+            lean_tracer = LeanTracer.of(sdk_tracer)
             assert lean_tracer is not None
             span = lean_tracer.start_span("GET", context, SpanKind.SERVER, attributes)
         else:
@@ -76,8 +95,9 @@ def run_both(operations: Callable[[trace.Span], None], context: Any = None, samp
         assert (type(span) is LeanSpan) == (lean and span.is_recording())
         operations(span)
         span.end()
-        sampled = span.get_span_context().trace_flags.sampled
+        sampled = span.get_span_context().trace_flags.sampled and span.get_span_context().is_valid
         assert [name for name, _ in recorder.started] == (["GET"] if sampled else [])
+        assert len(recorder.ending) == (1 if sampled else 0)
         exported.append([comparable(s) for s in exporter.get_finished_spans()])
     return exported
 
@@ -102,6 +122,7 @@ def application_calls(span: trace.Span) -> None:
         span.record_exception(exc, {"extra": "x"})
     span.add_link(trace.SpanContext(7, 9, is_remote=True), {"why": "batch"})
     span.add_link(trace.INVALID_SPAN_CONTEXT)  # dropped: no reason to keep it
+    span.add_link(None)  # type: ignore[arg-type]  # ignored, not an error
     span.set_status(StatusCode.OK)
     span.set_status(StatusCode.ERROR, "ignored: OK is final")
 
@@ -113,7 +134,22 @@ def after_the_end(span: trace.Span) -> None:
     span.add_event("late")
 
 
-@pytest.mark.parametrize("operations", [request_like, application_calls, after_the_end])
+def otelkit_sets(span: trace.Span) -> None:
+    """What the request middleware sets: the lean span's unchecked setter, the API on the SDK's."""
+    setter = span.set_known_attribute if isinstance(span, LeanSpan) else span.set_attribute
+    setter("http.route", "/items/{item_id}")
+    setter("user_agent.original", "Mozilla/5.0 (a long one)")
+
+
+def raises_in_a_with_block(span: trace.Span) -> None:
+    with pytest.raises(KeyError), span:
+        raise KeyError("cart")
+
+
+OPERATIONS = [request_like, application_calls, after_the_end, otelkit_sets, raises_in_a_with_block]
+
+
+@pytest.mark.parametrize("operations", OPERATIONS)
 def test_the_lean_span_exports_what_the_sdk_span_exports(operations: Callable[[trace.Span], None]) -> None:
     sdk, lean = run_both(operations)
     assert lean == sdk and len(lean) == 1
@@ -135,9 +171,63 @@ def test_limits_apply_to_what_applications_add(monkeypatch: pytest.MonkeyPatch) 
     assert lean[0]["attributes"]["app.5"] == "abcde"
 
 
+@pytest.mark.parametrize(
+    "limits",
+    [{"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "5"}, {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "3"}],
+    ids=["value length", "count"],
+)
+def test_limits_bind_otelkit_own_attributes_too(monkeypatch: pytest.MonkeyPatch, limits: dict[str, str]) -> None:
+    for name, value in limits.items():
+        monkeypatch.setenv(name, value)
+    sdk, lean = run_both(otelkit_sets)
+    assert lean == sdk
+    assert len(lean[0]["attributes"]) <= 3 or lean[0]["attributes"]["user_agent.original"] == "Mozil"
+
+
+def test_limits_given_to_the_provider_apply() -> None:
+    limits = SpanLimits(max_span_attributes=2, max_attribute_length=4)
+    sdk, lean = run_both(application_calls, span_limits=limits)
+    assert lean == sdk and len(lean[0]["attributes"]) == 2 and lean[0]["dropped_attributes"] > 0
+
+
+def test_a_disabled_tracer_records_nothing() -> None:
+    provider, exporter, _ = providers()
+    provider._set_tracer_configurator(tracer_configurator=_disable_tracer_configurator)
+    lean_tracer = LeanTracer.of(provider.get_tracer(SCOPE))
+    assert lean_tracer is not None
+    span = lean_tracer.start_span("GET", None, SpanKind.SERVER, {})
+    span.end()
+    assert not span.is_recording() and exporter.get_finished_spans() == ()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_worker_reports_its_own_resource() -> None:
+    """The provider gives a forked child a new resource; the lean span must not keep the parent's."""
+    provider, exporter, _ = providers()
+    sdk_tracer = provider.get_tracer(SCOPE)
+    lean_tracer = LeanTracer.of(sdk_tracer)
+    assert lean_tracer is not None
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one span each way, then report whether their resources agree
+        try:
+            lean_tracer.start_span("GET", None, SpanKind.SERVER, {}).end()
+            sdk_tracer.start_span("GET", None, SpanKind.SERVER, {}).end()
+            lean_span, sdk_span = exporter.get_finished_spans()
+            os.write(write, b"same" if lean_span.resource == sdk_span.resource else b"different")
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 16) == b"same"
+    os.close(read)
+
+
 def test_a_remote_parent_and_its_sampling_decision_are_kept() -> None:
     propagator = TraceContextTextMapPropagator()
-    sampled = propagator.extract({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    sampled = propagator.extract(
+        {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "vendor=abc"}
+    )
     unsampled = propagator.extract({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"})
     sdk, lean = run_both(request_like, sampled)
     assert lean == sdk and lean[0]["parent"] == (0xB7AD6B7169203331, True)
@@ -148,7 +238,7 @@ def test_a_remote_parent_and_its_sampling_decision_are_kept() -> None:
 def test_the_lean_span_is_current_for_children_and_shares_their_trace() -> None:
     provider, exporter, _ = providers()
     sdk_tracer = provider.get_tracer(SCOPE)
-    lean_tracer = LeanTracer.of(sdk_tracer, SCOPE)
+    lean_tracer = LeanTracer.of(sdk_tracer)
     assert lean_tracer is not None
     parent = lean_tracer.start_span("GET", None, SpanKind.SERVER, {})
     with trace.use_span(parent, end_on_exit=True), sdk_tracer.start_as_current_span("SELECT"):
@@ -159,4 +249,4 @@ def test_the_lean_span_is_current_for_children_and_shares_their_trace() -> None:
 
 
 def test_tracers_other_than_the_sdks_are_not_replaced() -> None:
-    assert LeanTracer.of(trace.NoOpTracer(), SCOPE) is None
+    assert LeanTracer.of(trace.NoOpTracer()) is None

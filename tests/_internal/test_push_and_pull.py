@@ -8,8 +8,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 import otelkit
-from otelkit._internal.exporters import PushAndPullReader
 from otelkit._internal.pipeline import build_pipeline
+from otelkit._internal.push_and_pull import PushAndPullReader
 from otelkit.settings import OtelkitSettings
 from tests.support.otlp_sink import OtlpSink, start_grpc_sink
 
@@ -68,3 +68,47 @@ def test_one_reader_aggregates_for_both_outlets_unless_their_histograms_differ(
     finally:
         for pipeline in (shared, exponential):
             pipeline.shutdown(timeout_seconds=1)
+
+
+def test_exemplars_a_scrape_collected_still_reach_the_push(sink_endpoint: tuple[OtlpSink, str]) -> None:
+    """The SDK's default reservoirs empty when collected; the scrape must not take them from the push."""
+    sink, endpoint = sink_endpoint
+    handle = otelkit.init(otlp={"endpoint": endpoint, "export_interval_seconds": 60}, metrics={"system_metrics": False})
+    meter = handle.meter_provider.get_meter("shop")
+    orders = meter.create_counter("orders")
+    payload = meter.create_histogram("payload", unit="By")
+    with handle.tracer.start_as_current_span("checkout") as span:
+        orders.add(1, {"shop": "eu"})
+        payload.record(512, {"shop": "eu"})
+    trace_id = span.get_span_context().trace_id
+    assert "orders_total" in generate_latest(handle.prometheus_registry).decode()  # the scrape collected first
+    handle.force_flush()
+    assert sink.wait_for(lambda: {"orders", "payload"} <= set(sink.metrics()))
+    pushed_orders = sink.metrics()["orders"][-1].sum.data_points[0]
+    pushed_payload = sink.metrics()["payload"][-1].histogram.data_points[0]
+    for point in (pushed_orders, pushed_payload):
+        assert [int.from_bytes(e.trace_id, "big") for e in point.exemplars] == [trace_id]
+    handle.shutdown()
+
+
+def test_the_otlp_exponential_variable_keeps_prometheus_explicit(
+    sink_endpoint: tuple[OtlpSink, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "base2_exponential_bucket_histogram")
+    sink, endpoint = sink_endpoint
+    handle = otelkit.init(otlp={"endpoint": endpoint, "export_interval_seconds": 60}, metrics={"system_metrics": False})
+    handle.meter_provider.get_meter("shop").create_histogram("payload", unit="By").record(512)
+    assert 'payload_bytes_bucket{le="+Inf"} 1.0' in generate_latest(handle.prometheus_registry).decode()
+    handle.force_flush()
+    assert sink.wait_for(lambda: "payload" in sink.metrics())
+    assert sink.metrics()["payload"][-1].WhichOneof("data") == "exponential_histogram"  # the variable still counts
+    handle.shutdown()
+
+
+def test_a_shut_down_pipeline_leaves_the_registry(sink_endpoint: tuple[OtlpSink, str]) -> None:
+    handle = otelkit.init(otlp={"endpoint": sink_endpoint[1]}, metrics={"system_metrics": False})
+    otelkit.record_payment("stripe", "success", 5, "EUR")
+    registry = handle.prometheus_registry
+    assert "payment_requests_total" in generate_latest(registry).decode()
+    handle.shutdown()
+    assert "payment_requests_total" not in generate_latest(registry).decode()

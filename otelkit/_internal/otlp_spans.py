@@ -76,76 +76,128 @@ def _key_value(key: str, value: Any) -> bytes:
     return _len_field(1, key.encode("utf-8")) + _len_field(2, _any_value(value))
 
 
+_string_pairs: dict[int, dict[tuple[str, str], bytes]] = {1: {}, 3: {}, 4: {}, 9: {}}
+"""Per field number: (key, string value) -> encoded KeyValue. The attribute item itself is the
+key, so a hit allocates nothing; other types go through ``_kv_cache`` (keyed with the type,
+since True, 1 and 1.0 are equal as dict keys)."""
+
+
 def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
-    """Repeated KeyValue field; each scalar pair is encoded once and then served from the cache."""
+    """Repeated KeyValue field; each scalar pair is encoded once and then served from a cache."""
     if not attributes:
         return b""
+    strings = _string_pairs.get(number)
     parts = []
-    for key, value in attributes.items():
-        if not isinstance(value, str | bool | int | float):
-            parts.append(_len_field(number, _key_value(key, value)))
-            continue
-        cache_key = (number, key, type(value), value)
-        encoded = _kv_cache.get(cache_key)
-        if encoded is None:
-            encoded = _len_field(number, _key_value(key, value))
-            if len(_kv_cache) >= _CACHE_LIMIT:
-                _kv_cache.clear()
-            _kv_cache[cache_key] = encoded
+    for item in attributes.items():
+        if strings is not None and item[1].__class__ is str:
+            encoded = strings.get(item)
+            if encoded is None:
+                encoded = _len_field(number, _key_value(*item))
+                if len(strings) >= _CACHE_LIMIT:
+                    strings.clear()
+                strings[item] = encoded
+        else:
+            encoded = _other_pair(number, *item)
         parts.append(encoded)
     return b"".join(parts)
+
+
+def _other_pair(number: int, key: str, value: Any) -> bytes:
+    if not isinstance(value, str | bool | int | float):
+        return _len_field(number, _key_value(key, value))
+    cache_key = (number, key, type(value), value)
+    encoded = _kv_cache.get(cache_key)
+    if encoded is None:
+        encoded = _len_field(number, _key_value(key, value))
+        if len(_kv_cache) >= _CACHE_LIMIT:
+            _kv_cache.clear()
+        _kv_cache[cache_key] = encoded
+    return encoded
 
 
 def _dropped(number: int, count: int) -> bytes:
     return _varint(number << 3) + _varint(count) if count else b""
 
 
+_TIMES = struct.Struct("<cQcQ").pack  # start (field 7) and end (field 8), fixed64 each
+_NO_STATUS = b"\x7a\x00"  # field 15, empty: the SDK's encoder always sends a status
+_LOCAL_PARENT_FLAGS = b"\x85\x01" + _fixed32(0x100)
+_REMOTE_PARENT_FLAGS = b"\x85\x01" + _fixed32(0x300)
+_name_and_kind: dict[tuple[str, int], bytes] = {}
+
+
+def _kind_number(kind: SpanKind) -> int:
+    # Identity tests: hashing an Enum member runs Python code, this runs none.
+    for member, number in _KIND.items():
+        if kind is member:
+            return number
+    return _KIND[kind]
+
+
 def encode_span(span: ReadableSpan) -> bytes:
+    """One ``Span`` message; the order of fields on the wire does not matter to a parser."""
     context = span.context
-    parts = [
-        b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
-        b"\x12\x08" + context.span_id.to_bytes(8, "big"),
-    ]
-    trace_state = context.trace_state.to_header() if context.trace_state else ""
-    parts.append(_string_field(3, trace_state))
+    kind = _kind_number(span.kind)
+    name = span.name
+    head = _name_and_kind.get((name, kind))
+    if head is None:
+        head = _string_field(5, name) + b"\x30" + _varint(kind)
+        if len(_name_and_kind) >= _CACHE_LIMIT:
+            _name_and_kind.clear()
+        _name_and_kind[(name, kind)] = head
     parent = span.parent
+    parts = [
+        b"\x0a\x10" + context.trace_id.to_bytes(16, "big") + b"\x12\x08" + context.span_id.to_bytes(8, "big"),
+        head,
+        _TIMES(b"\x39", span.start_time or 0, b"\x41", span.end_time or 0),
+        _attributes(9, span.attributes),
+    ]
+    if context.trace_state:
+        parts.append(_string_field(3, context.trace_state.to_header()))
     if parent is not None:
         parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-    parts.append(_string_field(5, span.name))
-    parts.append(b"\x30" + _varint(_KIND[span.kind]))
-    parts.append(b"\x39" + _fixed64(span.start_time or 0))
-    parts.append(b"\x41" + _fixed64(span.end_time or 0))
-    parts.append(_attributes(9, span.attributes))
-    parts.append(_dropped(10, span.dropped_attributes))
-    for event in span.events:
-        event_bytes = (
-            b"\x09"
-            + _fixed64(event.timestamp)
-            + _string_field(2, event.name)
-            + _attributes(3, event.attributes)
-            + _dropped(4, getattr(event, "dropped_attributes", 0))
-        )
-        parts.append(_len_field(11, event_bytes))
-    parts.append(_dropped(12, span.dropped_events))
-    for link in span.links:
-        link_context = link.context
-        link_bytes = (
-            b"\x0a\x10"
-            + link_context.trace_id.to_bytes(16, "big")
-            + b"\x12\x08"
-            + link_context.span_id.to_bytes(8, "big")
-            + _attributes(4, link.attributes)
-            + _dropped(5, link.dropped_attributes)
-            + b"\x35"
-            + _fixed32(_flags(link_context.is_remote))
-        )
-        parts.append(_len_field(13, link_bytes))
-    parts.append(_dropped(14, span.dropped_links))
+        parts.append(_REMOTE_PARENT_FLAGS if parent.is_remote else _LOCAL_PARENT_FLAGS)
+    else:
+        parts.append(_LOCAL_PARENT_FLAGS)
+    dropped = span.dropped_attributes
+    if dropped:
+        parts.append(_dropped(10, dropped))
+    events = span.events
+    if events:
+        for event in events:
+            event_bytes = (
+                b"\x09"
+                + _fixed64(event.timestamp)
+                + _string_field(2, event.name)
+                + _attributes(3, event.attributes)
+                + _dropped(4, getattr(event, "dropped_attributes", 0))
+            )
+            parts.append(_len_field(11, event_bytes))
+        parts.append(_dropped(12, span.dropped_events))
+    links = span.links
+    if links:
+        for link in links:
+            link_context = link.context
+            link_bytes = (
+                b"\x0a\x10"
+                + link_context.trace_id.to_bytes(16, "big")
+                + b"\x12\x08"
+                + link_context.span_id.to_bytes(8, "big")
+                + _attributes(4, link.attributes)
+                + _dropped(5, link.dropped_attributes)
+                + b"\x35"
+                + _fixed32(_flags(link_context.is_remote))
+            )
+            parts.append(_len_field(13, link_bytes))
+        parts.append(_dropped(14, span.dropped_links))
     status = span.status
-    code = _STATUS[status.status_code]
-    status_bytes = _string_field(2, status.description or "") + (b"\x18" + _varint(code) if code else b"")
-    parts.append(_len_field(15, status_bytes))  # always present, as the SDK's encoder sends it
-    parts.append(b"\x85\x01" + _fixed32(_flags(parent.is_remote if parent else False)))
+    if status.status_code is StatusCode.UNSET and not status.description:
+        parts.append(_NO_STATUS)
+    else:
+        code = _STATUS[status.status_code]
+        parts.append(
+            _len_field(15, _string_field(2, status.description or "") + (b"\x18" + _varint(code) if code else b""))
+        )
     return b"".join(parts)
 
 

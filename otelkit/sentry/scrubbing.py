@@ -45,7 +45,10 @@ PII_NAME_PATTERNS: tuple[str, ...] = (
 )
 """Client IP addresses: replaced unless ``send_default_pii`` is on."""
 
-_CARD_CANDIDATE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])")
+# Bounded by anything but letters and digits: a run inside a hex id (a trace id) is no card number.
+_CARD_CANDIDATE = re.compile(r"(?<![0-9A-Za-z_-])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z_])")
+_ID_KEYS = frozenset({"trace_id", "span_id", "parent_span_id", "event_id", "trace.id", "span.id"})
+"""Hex identifiers Sentry validates: an all-digit span id passing the Luhn check is still an id."""
 _QUERY_KEYS = frozenset({"query_string", "url.query", "http.query"})
 _URL_KEYS = frozenset({"url", "url.full", "http.url"})
 _PATH_PARAMETER = re.compile(r"^\{([^}:]+)(?::[^}]*)?\}$")
@@ -129,6 +132,8 @@ class Scrubber:
         if key is not None and self.is_secret_name(key):
             return FILTERED if value not in (None, "") else value
         if isinstance(value, str):
+            if key in _ID_KEYS:
+                return value
             if key in _QUERY_KEYS:
                 return self.scrub_query(value)
             if key in _URL_KEYS:

@@ -33,6 +33,16 @@ def test_card_numbers_are_replaced_only_when_the_luhn_check_passes() -> None:
     assert luhn_valid("79927398713") and not luhn_valid("79927398710")
 
 
+def test_identifiers_are_never_taken_for_card_numbers() -> None:
+    """A trace id can hold a Luhn-valid run of digits; Sentry rejects the event if it is filtered."""
+    card_like = "4111111111111111"
+    trace_id = f"ab{card_like}cdef0123456789ab"  # a 32-character hex id around a Luhn-valid run
+    all_digit_span_id = card_like  # 16 hex digits that happen to be all decimal
+    event = {"contexts": {"trace": {"trace_id": trace_id, "span_id": all_digit_span_id}}, "message": trace_id}
+    assert Scrubber().scrub(event) == event
+    assert Scrubber().scrub(f"card {card_like}.") == f"card {FILTERED}."  # a real one still goes
+
+
 def test_query_strings_keep_their_ordinary_parameters() -> None:
     scrubber = Scrubber()
     assert (

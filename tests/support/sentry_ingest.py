@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import sys
 import threading
 import zlib
 from collections.abc import Callable
@@ -84,6 +85,13 @@ def _decompress(body: bytes, encoding: str | None) -> bytes:
     raise ValueError(f"unsupported content-encoding {encoding!r}")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up on a held request (the hung-ingest case) is expected, not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class SentryIngest:
     """The double; use as a context manager. ``dsn`` points sentry-sdk at it."""
 
@@ -122,7 +130,7 @@ class SentryIngest:
             from sentry_relay.processing import StoreNormalizer
 
             self._normalizer = StoreNormalizer(project_id=self.project_id)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True  # a request held by hang() must not block closing
         self._running.enter_context(serving(self._server, name="sentry-ingest"))
         return self

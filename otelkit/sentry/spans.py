@@ -35,7 +35,7 @@ from opentelemetry.trace import Status
 from sentry_sdk.consts import VERSION, EndpointType
 from sentry_sdk.utils import Dsn
 
-from otelkit._internal.otlp_spans import encode_export_request
+from otelkit._internal.otlp_spans import encode_attribute, encode_export_request
 from otelkit.sentry.scrubbing import Scrubber
 
 logger = logging.getLogger("otelkit")
@@ -89,8 +89,8 @@ class _ScrubbedSpan:
 
 
 class SpanScrubber:
-    """Scrubs span attributes. Attribute pairs repeat, so each distinct one is scrubbed once (bounded
-    cache), and a span whose attributes, events and status need nothing is passed on as it is."""
+    """Scrubs what `ScrubbedAttributesEncoder` does not see: events' attributes and status
+    descriptions. Pairs repeat, so each distinct one is scrubbed once (bounded cache)."""
 
     def __init__(self, scrubber: Scrubber) -> None:
         self._scrubber = scrubber
@@ -102,7 +102,7 @@ class SpanScrubber:
         scrubbed: dict[str, Any] = {}
         changed = False
         for key, value in attributes.items():
-            cache_key = (key, value, route) if key == "url.path" else (key, value)
+            cache_key = (key, value.__class__, value, route) if key == "url.path" else (key, value.__class__, value)
             try:
                 result = pairs.get(cache_key, _MISSING)
             except TypeError:  # an unhashable value: scrub it every time
@@ -119,19 +119,54 @@ class SpanScrubber:
             scrubbed[key] = result
         return scrubbed if changed else attributes
 
-    def span(self, span: ReadableSpan) -> ReadableSpan:
-        attributes = span.attributes or {}
-        route = attributes.get("http.route")
-        scrubbed = self.attributes(attributes, route if isinstance(route, str) else None)
-        events: Sequence[Event] = span.events
-        if events:
-            events = [Event(event.name, self.attributes(event.attributes or {}), event.timestamp) for event in events]
+    def events_and_status(self, span: ReadableSpan) -> ReadableSpan:
+        """``span`` itself unless it has events or a status description, which get scrubbed here;
+        its attributes are left for `ScrubbedAttributesEncoder`."""
+        if not span.events and not span.status.description:
+            return span
+        events = [Event(event.name, self.attributes(event.attributes or {}), event.timestamp) for event in span.events]
         status = span.status
         if status.description:
             status = Status(status.status_code, self._scrubber.scrub_text(status.description))
-        if scrubbed is attributes and not events and status is span.status:
-            return span
-        return cast(ReadableSpan, _ScrubbedSpan(span, scrubbed, events, status))
+        return cast(ReadableSpan, _ScrubbedSpan(span, span.attributes or {}, events, status))
+
+
+class ScrubbedAttributesEncoder:
+    """Encodes span attributes scrubbed, for `encode_export_request`: each distinct pair is scrubbed
+    and encoded once (bounded cache), so a span costs what the collector's encoding costs and no
+    copy of it is made. ``url.path`` is scrubbed by the span's route template, which is in the key."""
+
+    def __init__(self, scrubber: Scrubber) -> None:
+        self._scrubber = scrubber
+        self._pairs: dict[tuple[Any, ...], bytes] = {}
+
+    def __call__(self, attributes: Mapping[str, Any]) -> bytes:
+        route = attributes.get("http.route")
+        route = route if isinstance(route, str) else None
+        pairs = self._pairs
+        parts = []
+        for key, value in attributes.items():
+            # The value's type is in the key: True, 1 and 1.0 are equal as dict keys but not on the wire.
+            cache_key = (key, value.__class__, value, route) if key == "url.path" else (key, value.__class__, value)
+            try:
+                encoded = pairs.get(cache_key)
+            except TypeError:  # an unhashable value (a list): scrubbed every time
+                parts.append(self._encode(key, value, route))
+                continue
+            if encoded is None:
+                encoded = self._encode(key, value, route)
+                if len(pairs) >= _CACHE_LIMIT:
+                    pairs.clear()
+                pairs[cache_key] = encoded
+            parts.append(encoded)
+        return b"".join(parts)
+
+    def _encode(self, key: str, value: Any, route: str | None) -> bytes:
+        if key == "url.path" and isinstance(value, str):
+            scrubbed = self._scrubber.scrub_path(value, route)
+        else:
+            scrubbed = self._scrubber.scrub(value, key)
+        return encode_attribute(9, key, scrubbed)
 
 
 class SentrySpanExporter(SpanExporter):
@@ -143,6 +178,7 @@ class SentrySpanExporter(SpanExporter):
         self._headers = {**auth, "Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}
         self._pool = _pool_for(self._url)
         self._span_scrubber = SpanScrubber(scrubber)
+        self._attributes_encoder = ScrubbedAttributesEncoder(scrubber)
         self._paused_until = 0.0
         self._warned: set[str] = set()
         self._shutdown = False
@@ -151,9 +187,9 @@ class SentrySpanExporter(SpanExporter):
         if self._shutdown or time.monotonic() < self._paused_until:
             return SpanExportResult.FAILURE
         try:
-            scrub = self._span_scrubber.span
+            scrub, attributes = self._span_scrubber.events_and_status, self._attributes_encoder
             payload = b"".join(
-                encode_export_request([scrub(span) for span in spans[start : start + _CHUNK]])
+                encode_export_request([scrub(span) for span in spans[start : start + _CHUNK]], attributes)
                 for start in range(0, len(spans), _CHUNK)
             )
             body = gzip.compress(payload, compresslevel=1, mtime=0)

@@ -12,6 +12,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
 PROVISIONING_DIR = REPO / "grafana" / "provisioning"
+BUILT_INS = {"__rate_interval": "1m", "__range": "1h", "__interval": "15s"}
+"""What Grafana would put in for its interval variables on a dashboard over the last hour."""
 
 
 @dataclass(frozen=True)

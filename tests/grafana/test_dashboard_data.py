@@ -10,9 +10,10 @@ served by uvicorn on loopback, and recording through the app's otelkit handle: o
 other fails every third round, and the check-duration exemplars link to the runs' traces.
 
 The Infrastructure dashboard's exporter row (postgres/redis/node/nginx exporters) is not fed by that pipeline:
-it needs the one-command stack that runs those exporters (issue 9). Those queries only get a parse check here,
-and the test asserts that no exporter series exists, so the skip cannot hide a broken query that happened to
-have data.
+it needs the one-command stack that runs those exporters (issue 9), and
+tests/devstack/test_native_stack.py::test_every_dashboard_panel_shows_data proves it there (with every other
+panel, against that stack's Prometheus). Here those queries only get a parse check, and the test asserts that no
+exporter series exists, so the skip cannot hide a broken query that happened to have data.
 """
 
 from __future__ import annotations
@@ -33,14 +34,12 @@ from grafana.dashboards_src.config import EXPORTER_JOBS, EXPORTER_ROW_TITLE
 from otelkit.handle import Otelkit
 from otelkit.synthetic import Check, SyntheticRunner
 from tests.e2e.test_pipeline import SERVICE, build_app
-from tests.grafana.dashboards import PROVISIONING_DIR, load_dashboards, substitute, targets, variables
+from tests.grafana.dashboards import BUILT_INS, PROVISIONING_DIR, load_dashboards, substitute, targets, variables
 from tests.support.asgi_server import serve
 from tests.support.pipeline import Collector, Prometheus, start_collector
 
 pytestmark = pytest.mark.slow
 
-# What Grafana would put in for its interval variables on a dashboard over the last hour.
-BUILT_INS = {"__rate_interval": "1m", "__range": "1h", "__interval": "15s"}
 CHECKS = ("api-health", "docs")
 
 

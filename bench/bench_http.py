@@ -5,7 +5,10 @@
 Each variant runs in its own uvicorn process (one worker) on a free loopback port, on two
 stacks: the default (asyncio + h11) and uvloop + httptools. Variants take turns within each
 round, so drift on a shared machine hits them alike; the figure is the median of the rounds,
-and the ratio compares it with the bare app's median in the same run. Exporting variants send
+and the ratio compares it with the bare app's median in the same run. The server's CPU time
+per request (all its threads, export included) is printed too, with bare's divided by it:
+on a shared machine it moves less than req/s, and the two ratios agree when the server is the
+bottleneck. Exporting variants send
 to the otelkit collector (collector/build.sh) when it is built, so span export costs are real.
 """
 
@@ -139,11 +142,6 @@ def measure(
         server.wait(10)
 
 
-def run_variant(variant: str, stack: list[str], otlp: str | None, seconds: int, connections: int) -> tuple[float, int]:
-    measured = measure(variant, stack, otlp, seconds, connections)
-    return measured.rps, measured.rss
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8)
@@ -159,22 +157,24 @@ def main() -> None:
         collector, otlp = (None, None) if args.no_export else start_collector(Path(tmp))
         try:
             for stack_name, stack in STACKS.items():
-                rps: dict[str, list[float]] = {v: [] for v in variants}
-                rss: dict[str, list[int]] = {v: [] for v in variants}
+                runs: dict[str, list[Measurement]] = {v: [] for v in variants}
                 for _ in range(args.rounds):
                     for variant in variants:
-                        throughput, memory = run_variant(variant, stack, otlp, args.seconds, args.connections)
-                        rps[variant].append(throughput)
-                        rss[variant].append(memory)
-                bare = statistics.median(rps["bare"]) if "bare" in rps else None
+                        runs[variant].append(measure(variant, stack, otlp, args.seconds, args.connections))
+                rps = {v: statistics.median(m.rps for m in runs[v]) for v in variants}
+                cpu = {v: statistics.median(m.cpu_us for m in runs[v]) for v in variants}
                 print(f"\n{stack_name}: median of {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.seconds}s")
-                print(f"  {'variant':<17} {'req/s':>8} {'x bare':>7} {'RSS MiB':>8}   rounds")
+                header = ("variant", "req/s", "x bare", "CPU us/req", "bare/it", "RSS MiB")
+                print("  {:<17} {:>8} {:>7} {:>10} {:>7} {:>8}   rounds".format(*header))
                 for variant in variants:
-                    median = statistics.median(rps[variant])
-                    ratio = f"{median / bare:.2f}" if bare else "-"
-                    memory = statistics.median(rss[variant]) / 2**20
-                    rounds = " ".join(f"{r:.0f}" for r in rps[variant])
-                    print(f"  {variant:<17} {median:8.0f} {ratio:>7} {memory:8.1f}   {rounds}")
+                    ratio = f"{rps[variant] / rps['bare']:.2f}" if "bare" in rps else "-"
+                    cpu_ratio = f"{cpu['bare'] / cpu[variant]:.2f}" if "bare" in cpu else "-"
+                    memory = statistics.median(m.rss for m in runs[variant]) / 2**20
+                    rounds = " ".join(f"{m.rps:.0f}" for m in runs[variant])
+                    print(
+                        f"  {variant:<17} {rps[variant]:8.0f} {ratio:>7} {cpu[variant]:10.1f} {cpu_ratio:>7}"
+                        f" {memory:8.1f}   {rounds}"
+                    )
         finally:
             if collector is not None:
                 collector.terminate()

@@ -96,7 +96,7 @@ async def generate(prompt: str, model: str = "sdxl", overloaded: bool = False) -
     cached = await cache.get(f"generation:{model}:{prompt}")
     if cached is not None:
         otelkit.record_cache_hit("generations")
-        return {"result": cached.decode(), "cached": "yes"}
+        return {"result": cached.decode() if isinstance(cached, bytes) else cached, "cached": "yes"}
     otelkit.record_cache_miss("generations")
     try:
         async with otelkit.track_generation(model_type=model):

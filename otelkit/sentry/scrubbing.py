@@ -45,10 +45,14 @@ PII_NAME_PATTERNS: tuple[str, ...] = (
 )
 """Client IP addresses: replaced unless ``send_default_pii`` is on."""
 
-# Bounded by anything but letters and digits: a run inside a hex id (a trace id) is no card number.
-_CARD_CANDIDATE = re.compile(r"(?<![0-9A-Za-z_-])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z_])")
+_CARD_CANDIDATE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])")
+_HEX_ID = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-f]*[a-f])(?:[0-9a-f]{32}|[0-9a-f]{16})(?![0-9A-Za-z])")
+"""A trace id (32) or span id (16) in lowercase hex with a letter, standing alone: its digit runs are no
+card number (a Luhn-valid run inside a trace id made Sentry reject the event). A bare 16-digit number is
+still a card candidate; ``%3D4111...`` has an uppercase letter: scrubbed."""
+_HEX_ID_VALUE = re.compile(r"[0-9a-f]{32}|[0-9a-f]{16}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ID_KEYS = frozenset({"trace_id", "span_id", "parent_span_id", "event_id", "trace.id", "span.id"})
-"""Hex identifiers Sentry validates: an all-digit span id passing the Luhn check is still an id."""
+"""Keys whose values Sentry validates as hex ids: such a value, if it has an id's shape, is left whole."""
 _QUERY_KEYS = frozenset({"query_string", "url.query", "http.query"})
 _URL_KEYS = frozenset({"url", "url.full", "http.url"})
 _PATH_PARAMETER = re.compile(r"^\{([^}:]+)(?::[^}]*)?\}$")
@@ -94,7 +98,15 @@ class Scrubber:
     def scrub_text(self, text: str) -> str:
         """Card numbers and the configured value patterns, wherever they appear in ``text``."""
         if any(char.isdigit() for char in text):
-            text = _CARD_CANDIDATE.sub(_replace_card, text)
+            if _HEX_ID.search(text) is None:
+                text = _CARD_CANDIDATE.sub(_replace_card, text)
+            else:  # scrub around the ids, never inside one
+                pieces = _HEX_ID.split(text)
+                ids = _HEX_ID.findall(text)
+                text = "".join(
+                    _CARD_CANDIDATE.sub(_replace_card, piece) + (ids[index] if index < len(ids) else "")
+                    for index, piece in enumerate(pieces)
+                )
         if self._extra_values is not None:
             text = self._extra_values.sub(FILTERED, text)
         return text
@@ -132,7 +144,7 @@ class Scrubber:
         if key is not None and self.is_secret_name(key):
             return FILTERED if value not in (None, "") else value
         if isinstance(value, str):
-            if key in _ID_KEYS:
+            if key in _ID_KEYS and _HEX_ID_VALUE.fullmatch(value):
                 return value
             if key in _QUERY_KEYS:
                 return self.scrub_query(value)

@@ -36,11 +36,17 @@ def test_card_numbers_are_replaced_only_when_the_luhn_check_passes() -> None:
 def test_identifiers_are_never_taken_for_card_numbers() -> None:
     """A trace id can hold a Luhn-valid run of digits; Sentry rejects the event if it is filtered."""
     card_like = "4111111111111111"
-    trace_id = f"ab{card_like}cdef0123456789ab"  # a 32-character hex id around a Luhn-valid run
+    trace_id = f"ab{card_like}cdef0123456789"  # a 32-character hex id around a Luhn-valid run
     all_digit_span_id = card_like  # 16 hex digits that happen to be all decimal
+    assert len(trace_id) == 32
     event = {"contexts": {"trace": {"trace_id": trace_id, "span_id": all_digit_span_id}}, "message": trace_id}
     assert Scrubber().scrub(event) == event
+    assert Scrubber().scrub(f"paid with {card_like}") == f"paid with {FILTERED}"  # alone, it is a card
     assert Scrubber().scrub(f"card {card_like}.") == f"card {FILTERED}."  # a real one still goes
+    for text in (f"card%3D{card_like}", f"cc{card_like}", f"ref_{card_like}", f"/pay/{card_like}abc"):
+        assert card_like not in Scrubber().scrub(text), text  # next to letters it is still a card number
+    assert Scrubber().scrub(f"trace {trace_id} paid with {card_like}") == f"trace {trace_id} paid with {FILTERED}"
+    assert Scrubber().scrub({"event_id": f"my card {card_like}"}) == {"event_id": f"my card {FILTERED}"}
 
 
 def test_query_strings_keep_their_ordinary_parameters() -> None:

@@ -8,6 +8,7 @@ Passwords reach the processes only through their environment, never a command li
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -15,22 +16,35 @@ from typing import Any
 POSTGRES_URL_ENV = "OTELKIT_STACK_POSTGRES_URL"
 REDIS_URL_ENV = "OTELKIT_STACK_REDIS_URL"
 PROBE_TIMEOUT_SECONDS = 3
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class BadURL(ValueError):
     """A ``--postgres-url``/``--redis-url`` value the stack cannot use; the message names the option."""
 
 
+_SECRET_QUERY = re.compile(r"(?i)((?:^|[?&;])(?:password|passwd|pass|pwd|secret|token)=)[^&;#]*")
+
+
 def redact(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``."""
+    """``url`` with every password replaced by ``***``: the one in the user part, and ``password=``
+    (libpq and redis-py accept one in the query). When the user part cannot be told apart (an
+    unencoded ``/``, ``#`` or ``?`` in the password, a malformed URL), all of it before the last ``@``
+    is masked: a message may show too little, never a secret."""
+    masked = _SECRET_QUERY.sub(r"\1***", url)
+    scheme, separator, rest = masked.partition("://")
+    if not separator or "@" not in rest:
+        return masked
     try:
-        parts = urllib.parse.urlsplit(url)
+        parts = urllib.parse.urlsplit(masked)
         password = parts.password
     except ValueError:
-        password = None
-        parts = None
-    if parts is None or password is None:
-        return url
+        parts, password = None, None
+    if parts is None or "@" in rest.split("/", 1)[0].rpartition("@")[2] or "@" not in parts.netloc:
+        # The parser did not find the user part where the last "@" is: mask everything up to it.
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    if password is None:
+        return masked
     userinfo, _, hostinfo = parts.netloc.rpartition("@")
     user = userinfo.partition(":")[0]
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
@@ -63,9 +77,14 @@ def _split(value: str, source: str, schemes: tuple[str, ...], default_port: int,
 
     try:
         parts = urllib.parse.urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket; the parser's message may quote the password
+        raise bad("not a URL") from None
+    if "@" in value.partition("://")[2] and "@" not in parts.netloc:
+        raise bad("the user part holds a '/', '?' or '#': percent-encode the password (%2F, %3F, %23)")
+    try:
         port = parts.port or default_port
-    except ValueError as error:  # a non-numeric or out-of-range port
-        raise bad(str(error)) from None
+    except ValueError:  # a non-numeric or out-of-range port (its text is not repeated: it may be a password)
+        raise bad("the port must be a number from 1 to 65535") from None
     scheme = parts.scheme.partition("+")[0]  # postgresql+asyncpg://: SQLAlchemy's driver suffix
     if scheme not in schemes:
         raise bad(f"the scheme must be {' or '.join(schemes)}, not {parts.scheme or 'missing'!r}")
@@ -98,8 +117,14 @@ class ExternalPostgres(ExternalServer):
         return self._with("postgresql+asyncpg", query)
 
     def libpq_url(self) -> str:
-        """For postgres_exporter and the probe: libpq's form, without TLS unless the URL asks for it."""
-        return self._with("postgresql", {"sslmode": "disable", **self._query})
+        """For postgres_exporter and the probe: libpq's form. TLS as the URL says (asyncpg's ``ssl=`` is
+        libpq's ``sslmode=``); otherwise off on loopback and required elsewhere (postgres_exporter's
+        driver knows no "prefer"), so a login to a remote server never travels in clear."""
+        query = self._query
+        if "ssl" in query and "sslmode" not in query:
+            query["sslmode"] = query.pop("ssl")
+        query.setdefault("sslmode", "disable" if self.host in _LOOPBACK else "require")
+        return self._with("postgresql", query)
 
     def problem(self) -> str | None:
         try:
@@ -143,7 +168,12 @@ class ExternalRedis(ExternalServer):
         return env
 
     def problem(self) -> str | None:
-        import redis
+        try:
+            import redis
+        except ImportError:  # the [redis] extra is missing: the port answering is all we can check
+            from otelkit.devstack.health import tcp_open
+
+            return None if tcp_open(self.port, self.host) else f"nothing answers at {self.host}:{self.port}"
 
         client = redis.Redis.from_url(
             self.url, socket_timeout=PROBE_TIMEOUT_SECONDS, socket_connect_timeout=PROBE_TIMEOUT_SECONDS

@@ -15,7 +15,7 @@ import pytest
 from otelkit.cli import main
 from otelkit.devstack import StateDir, components, stack, supervisor
 from otelkit.devstack.components import Options
-from otelkit.devstack.external import ExternalPostgres, ExternalRedis, redact
+from otelkit.devstack.external import BadURL, ExternalPostgres, ExternalRedis, redact
 from otelkit.devstack.ports import DEFAULT_PORTS
 from tests.support.ports import free_port
 
@@ -48,6 +48,24 @@ def test_redact_masks_only_the_password() -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://db.internal/shop?user=app&password={SECRET}",  # libpq takes it from the query too
+        f"redis://db.internal:6379/0?password={SECRET}",
+        f"postgresql://app:pa/{SECRET}@db.internal:5432/shop",  # unencoded delimiters in the password
+        f"postgresql://app:12#{SECRET}@db.internal/shop",
+        f"postgresql://app:{SECRET}@[db.internal/shop",  # the parser gives up
+    ],
+)
+def test_no_form_of_password_survives_redaction_or_an_error(url: str) -> None:
+    assert SECRET not in redact(url)
+    try:
+        ExternalPostgres.parse(url, "--postgres-url") if url.startswith("postgresql") else ExternalRedis.parse(url, "x")
+    except BadURL as refused:
+        assert SECRET not in str(refused) and "pa/" not in str(refused)
+
+
+@pytest.mark.parametrize(
     ("args", "env", "named", "shown", "reason"),
     [
         (
@@ -62,7 +80,7 @@ def test_redact_masks_only_the_password() -> None:
             {},
             "--postgres-url",
             "postgresql://app:***@db:99999/shop",
-            "Port out of range",
+            "the port must be a number from 1 to 65535",
         ),
         (
             [f"--postgres-url=postgresql://app:{SECRET}@/shop"],
@@ -178,3 +196,17 @@ def test_the_stacks_own_server_is_not_taken_for_an_external_one(tmp_path: Path) 
         assert supervisor.running(state, "postgres") == own
     finally:
         supervisor.stop(state, "postgres")
+
+
+@pytest.mark.parametrize(
+    ("url", "sslmode"),
+    [
+        ("postgresql://app@db.internal/shop", "require"),  # a remote login never travels in clear by default
+        ("postgresql://app@127.0.0.1:5432/shop", "disable"),  # loopback: no TLS to ask for
+        ("postgresql+asyncpg://app@db.internal/shop?ssl=verify-full", "verify-full"),  # asyncpg's spelling
+        ("postgresql://app@db.internal/shop?sslmode=disable", "disable"),  # what the URL says wins
+    ],
+)
+def test_the_exporter_and_probe_use_tls_unless_told_or_on_loopback(url: str, sslmode: str) -> None:
+    libpq = ExternalPostgres.parse(url, "--postgres-url").libpq_url()
+    assert libpq.startswith("postgresql://") and libpq.endswith(f"sslmode={sslmode}") and "ssl=" not in libpq

@@ -17,3 +17,12 @@ def log_exception_once(key: str, message: str, *args: object) -> None:
             return
         _seen.add(key)
     logger.exception(message + " (logged once; later failures of this kind are silent)", *args)
+
+
+def log_once(key: str, message: str, *args: object) -> None:
+    """``logger.warning`` the first time ``key`` happens in this process, silence after."""
+    with _lock:
+        if key in _seen:
+            return
+        _seen.add(key)
+    logger.warning(message + " (logged once)", *args)

@@ -19,6 +19,8 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
+from otelkit._internal.log_once import log_once
+
 _CACHE_LIMIT = 4096
 _kv_cache: dict[tuple[int, str, type, Any], bytes] = {}
 _fixed64 = struct.Struct("<Q").pack
@@ -52,6 +54,14 @@ def _string_field(number: int, value: str) -> bytes:
     return _len_field(number, value.encode("utf-8")) if value else b""
 
 
+class _Unencodable(ValueError):
+    """An attribute the OTLP wire format cannot carry (an integer outside int64): the SDK's encoder
+    leaves such an attribute out and logs it, and so does this one."""
+
+
+_INT64 = range(-(1 << 63), 1 << 63)
+
+
 def _any_value(value: Any) -> bytes:
     if value is None:
         return b""
@@ -60,6 +70,8 @@ def _any_value(value: Any) -> bytes:
     if isinstance(value, bool):
         return b"\x10" + (b"\x01" if value else b"\x00")
     if isinstance(value, int):
+        if value not in _INT64:
+            raise _Unencodable(f"integer out of int64 range: {value}")
         return b"\x18" + _varint(value)
     if isinstance(value, float):
         return b"\x21" + _double(value)
@@ -104,11 +116,11 @@ def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
 
 def _other_pair(number: int, key: str, value: Any) -> bytes:
     if not isinstance(value, str | bool | int | float):
-        return _len_field(number, _key_value(key, value))
+        return encode_attribute(number, key, value)
     cache_key = (number, key, type(value), value)
     encoded = _kv_cache.get(cache_key)
     if encoded is None:
-        encoded = _len_field(number, _key_value(key, value))
+        encoded = encode_attribute(number, key, value)
         if len(_kv_cache) >= _CACHE_LIMIT:
             _kv_cache.clear()
         _kv_cache[cache_key] = encoded
@@ -144,8 +156,13 @@ def span_attributes(attributes: Mapping[str, Any] | None) -> bytes:
 
 
 def encode_attribute(number: int, key: str, value: Any) -> bytes:
-    """One KeyValue in the repeated field ``number`` (9: span attributes)."""
-    return _len_field(number, _key_value(key, value))
+    """One KeyValue in the repeated field ``number`` (9: span attributes); nothing for an attribute the
+    wire format cannot carry (logged once), so one bad value never costs the batch."""
+    try:
+        return _len_field(number, _key_value(key, value))
+    except _Unencodable as unencodable:
+        log_once(f"otlp-attribute:{key}", "otelkit: attribute %r left out of the exported span: %s", key, unencodable)
+        return b""
 
 
 def encode_span(span: ReadableSpan, attributes_encoder: SpanAttributesEncoder | None = None) -> bytes:
@@ -187,7 +204,9 @@ def encode_span(span: ReadableSpan, attributes_encoder: SpanAttributesEncoder | 
                 + _dropped(4, getattr(event, "dropped_attributes", 0))
             )
             parts.append(_len_field(11, event_bytes))
-        parts.append(_dropped(12, span.dropped_events))
+    dropped = span.dropped_events
+    if dropped:
+        parts.append(_dropped(12, dropped))
     links = span.links
     if links:
         for link in links:
@@ -203,7 +222,9 @@ def encode_span(span: ReadableSpan, attributes_encoder: SpanAttributesEncoder | 
                 + _fixed32(_flags(link_context.is_remote))
             )
             parts.append(_len_field(13, link_bytes))
-        parts.append(_dropped(14, span.dropped_links))
+    dropped = span.dropped_links
+    if dropped:
+        parts.append(_dropped(14, dropped))
     status = span.status
     if status.status_code is StatusCode.UNSET and not status.description:
         parts.append(_NO_STATUS)

@@ -46,6 +46,7 @@ DEFAULT_RETRY_AFTER_SECONDS = 60.0
 """How long to stop sending when Sentry answers 429 without saying for how long."""
 _CACHE_LIMIT = 8192
 _MISSING = object()
+_SCALARS = (str, bool, int, float)
 DROP_REPORT_BATCH = 64
 _CHUNK = 32
 """Spans scrubbed and encoded at a time. Serialised requests concatenate into one (``resource_spans``
@@ -103,10 +104,8 @@ class SpanScrubber:
         changed = False
         for key, value in attributes.items():
             cache_key = (key, value.__class__, value, route) if key == "url.path" else (key, value.__class__, value)
-            try:
-                result = pairs.get(cache_key, _MISSING)
-            except TypeError:  # an unhashable value: scrub it every time
-                result = self._scrubber.scrub(value, key)
+            # Sequences are never cached: (True,) == (1,) as keys.
+            result = pairs.get(cache_key, _MISSING) if value.__class__ in _SCALARS else self._scrubber.scrub(value, key)
             if result is _MISSING:
                 if key == "url.path" and isinstance(value, str):
                     result = self._scrubber.scrub_path(value, route)
@@ -147,12 +146,11 @@ class ScrubbedAttributesEncoder:
         parts = []
         for key, value in attributes.items():
             # The value's type is in the key: True, 1 and 1.0 are equal as dict keys but not on the wire.
-            cache_key = (key, value.__class__, value, route) if key == "url.path" else (key, value.__class__, value)
-            try:
-                encoded = pairs.get(cache_key)
-            except TypeError:  # an unhashable value (a list): scrubbed every time
+            if value.__class__ not in _SCALARS:  # a sequence: (True,) == (1,) as keys, so never cached
                 parts.append(self._encode(key, value, route))
                 continue
+            cache_key = (key, value.__class__, value, route) if key == "url.path" else (key, value.__class__, value)
+            encoded = pairs.get(cache_key)
             if encoded is None:
                 encoded = self._encode(key, value, route)
                 if len(pairs) >= _CACHE_LIMIT:

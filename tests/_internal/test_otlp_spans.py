@@ -66,3 +66,22 @@ def test_a_repeated_encoding_uses_the_cache_and_stays_identical() -> None:
     spans = make_spans()
     assert encode_export_request(spans) == encode_export_request(spans)
     assert ExportTraceServiceRequest.FromString(encode_export_request(spans[:1])) == encode_spans(spans[:1])
+
+
+def test_what_the_wire_cannot_carry_is_left_out_as_the_sdk_does_and_counts_survive() -> None:
+    """Integers outside int64 (the SDK's encoder drops those attributes) and dropped event/link counts."""
+    from opentelemetry.sdk.trace import SpanLimits
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_events=0, max_links=0))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("otelkit.http")
+    huge = {"big": 2**70, "edge": 2**63, "low": -(2**64) - 1, "nested": [1, 2**64], "kept": 2**63 - 1, "ok": "yes"}
+    with tracer.start_as_current_span("GET", attributes=huge, links=[Link(SpanContext(1, 2, False))]) as span:
+        span.add_event("dropped by the limit")
+    spans = list(exporter.get_finished_spans())
+    ours = ExportTraceServiceRequest.FromString(encode_export_request(spans))  # parses: the batch is not lost
+    assert ours == encode_spans(spans)
+    (sent,) = ours.resource_spans[0].scope_spans[0].spans
+    assert {a.key for a in sent.attributes} == {"kept", "ok"}
+    assert (sent.dropped_events_count, sent.dropped_links_count) == (1, 1)

@@ -25,6 +25,7 @@ ATTRIBUTES: list[dict[str, Any]] = [
         "flag": True,
         "count": 1,
         "ratio": 1.0,
+        "tuple": (True,),
     },
     {  # the same path under another route: the path itself is not secret there
         "http.route": "/items/{item_id}",
@@ -33,6 +34,7 @@ ATTRIBUTES: list[dict[str, Any]] = [
         "count": True,
         "note": "card 4111 1111 1111 1111",
         "numbers": [1, 2],
+        "tuple": (1,),  # equal to (True,) as a dict key
     },
 ]
 
@@ -101,5 +103,7 @@ def test_the_bridge_sends_each_span_scrubbed_and_nothing_else_changed() -> None:
     assert second["url.path"].string_value == "/reset/s3cr3t"  # not a secret parameter of this route
     assert second["flag"].int_value == 1 and second["count"].bool_value is True
     assert second["note"].string_value == f"card {FILTERED}"
+    assert first["tuple"].array_value.values[0].bool_value is True
+    assert second["tuple"].array_value.values[0].int_value == 1
     assert sent[0].status.message == f"declined card {FILTERED}"
     assert {a.key: a.value.string_value for a in sent[0].events[0].attributes}["password"] == FILTERED

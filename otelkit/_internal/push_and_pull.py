@@ -34,11 +34,13 @@ from otelkit._internal.exporters import cardinality_limits, otlp_metric_exporter
 from otelkit._internal.overflow import OverflowWarner
 from otelkit.settings import OtelkitSettings
 
-_SeriesKey = tuple[str, str, str]
+_SeriesKey = tuple[Any, ...]
 
 
-def _series_key(scope_name: str, metric_name: str, attributes: Any) -> _SeriesKey:
-    return scope_name, metric_name, repr(sorted((attributes or {}).items()))
+def _series_key(scope: Any, metric: Any, attributes: Any) -> _SeriesKey:
+    """One series: its scope (name, version, schema), metric name and data type, and point attributes."""
+    scope_id = (scope.name, scope.version, scope.schema_url)
+    return scope_id, metric.name, type(metric.data).__name__, repr(sorted((attributes or {}).items()))
 
 
 def _latest(exemplars: Sequence[Exemplar], point: Any) -> list[Exemplar]:
@@ -96,7 +98,7 @@ class PushAndPullReader(PeriodicExportingMetricReader):
                         for point in getattr(metric.data, "data_points", ()):
                             exemplars = getattr(point, "exemplars", None)
                             if exemplars:
-                                key = _series_key(scope_metrics.scope.name, metric.name, point.attributes)
+                                key = _series_key(scope_metrics.scope, metric, point.attributes)
                                 self._carried[key] = _latest([*self._carried.get(key, ()), *exemplars], point)
 
     def _with_kept_exemplars(self, metrics_data: MetricsData | None) -> MetricsData | None:
@@ -113,7 +115,7 @@ class PushAndPullReader(PeriodicExportingMetricReader):
                         dataclasses.replace(
                             scope_metrics,
                             metrics=[
-                                self._metric_with(metric, scope_metrics.scope.name, carried)
+                                self._metric_with(metric, scope_metrics.scope, carried)
                                 for metric in scope_metrics.metrics
                             ],
                         )
@@ -125,13 +127,13 @@ class PushAndPullReader(PeriodicExportingMetricReader):
         )
 
     @staticmethod
-    def _metric_with(metric: Any, scope_name: str, carried: dict[_SeriesKey, list[Exemplar]]) -> Any:
+    def _metric_with(metric: Any, scope: Any, carried: dict[_SeriesKey, list[Exemplar]]) -> Any:
         points = getattr(metric.data, "data_points", None)
         if not points:
             return metric
         merged = []
         for point in points:
-            kept = carried.get(_series_key(scope_name, metric.name, point.attributes))
+            kept = carried.get(_series_key(scope, metric, point.attributes))
             if kept and hasattr(point, "exemplars"):
                 point = dataclasses.replace(point, exemplars=_latest([*kept, *point.exemplars], point))
             merged.append(point)

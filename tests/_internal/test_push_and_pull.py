@@ -112,3 +112,27 @@ def test_a_shut_down_pipeline_leaves_the_registry(sink_endpoint: tuple[OtlpSink,
     assert "payment_requests_total" in generate_latest(registry).decode()
     handle.shutdown()
     assert "payment_requests_total" not in generate_latest(registry).decode()
+
+
+def test_a_kept_exemplar_returns_to_its_own_series_only(sink_endpoint: tuple[OtlpSink, str]) -> None:
+    """Two meters named alike (versions 1 and 2), each with an ``orders`` counter: no exemplar crosses over."""
+    sink, endpoint = sink_endpoint
+    handle = otelkit.init(otlp={"endpoint": endpoint, "export_interval_seconds": 60}, metrics={"system_metrics": False})
+    v1 = handle.meter_provider.get_meter("shop", "1").create_counter("orders")
+    v2 = handle.meter_provider.get_meter("shop", "2").create_counter("orders")
+    with handle.tracer.start_as_current_span("checkout"):
+        v1.add(1)
+    v2.add(1)  # no span: no exemplar
+    generate_latest(handle.prometheus_registry)  # the scrape takes v1's exemplar from the reservoir
+    handle.force_flush()
+    assert sink.wait_for(lambda: len(sink.metrics().get("orders", [])) >= 2)
+    by_version = {
+        scope_metrics.scope.version: metric.sum.data_points[0]
+        for request in sink.metric_requests
+        for resource_metrics in request.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        if metric.name == "orders"
+    }
+    assert len(by_version["1"].exemplars) == 1 and len(by_version["2"].exemplars) == 0
+    handle.shutdown()

@@ -41,6 +41,7 @@ def test_the_blocker_really_blocks() -> None:
 def test_the_command_line_names_the_extra_a_sub_command_lacks() -> None:
     help_text = run_without_extras("from otelkit.cli import main\nmain(['--help'])")
     assert help_text.returncode == 0 and "synthetic" in help_text.stdout, help_text.stderr
-    stack = run_without_extras("import sys\nfrom otelkit.cli import main\nsys.exit(main(['stack', 'up']))")
-    assert stack.returncode == 2
-    assert stack.stderr.strip() == "otelkit stack needs the Python package 'yaml': pip install 'otelkit[dev]'"
+    for args in (["stack", "up"], ["stack", "--help"], ["stack", "up", "--any-ports"], ["stack"]):
+        stack = run_without_extras(f"import sys\nfrom otelkit.cli import main\nsys.exit(main({args!r}))")
+        assert stack.returncode == 2, (args, stack.stderr)
+        assert stack.stderr.strip() == "otelkit stack needs the Python package 'yaml': pip install 'otelkit[dev]'"

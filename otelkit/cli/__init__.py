@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(f"otelkit.cli.{name}")
         except ModuleNotFoundError as missing:
+            if (missing.name or "otelkit").partition(".")[0] == "otelkit":
+                raise  # otelkit's own module: a bug to see, not an extra to install
             # One sub-command's optional packages must not take the others (or --help) down with it.
             _register_unavailable(subparsers, name, extra, missing.name or str(missing))
             continue
@@ -38,8 +40,9 @@ def _register_unavailable(subparsers: Any, name: str, extra: str, missing: str) 
         print(message, file=sys.stderr)
         return 2
 
-    command = subparsers.add_parser(name, help=f"(unavailable: {message})", add_help=False)
-    command.add_argument("rest", nargs=argparse.REMAINDER)
+    # Every argument, --help included, is taken as it comes (no option prefix), so any call explains.
+    command = subparsers.add_parser(name, help=f"(unavailable: {message})", add_help=False, prefix_chars="\0")
+    command.add_argument("rest", nargs="*")
     command.set_defaults(handler=explain)
 
 

@@ -106,16 +106,6 @@ def traceparent() -> tuple[str, str, str]:
     return trace_id, parent_id, f"00-{trace_id}-{parent_id}"
 
 
-def collector_spans(sink: OtlpSink) -> list[Any]:
-    return [
-        span
-        for request in sink.trace_requests
-        for resource_spans in request.resource_spans
-        for scope_spans in resource_spans.scope_spans
-        for span in scope_spans.spans
-    ]
-
-
 def attributes(span: Any) -> dict[str, Any]:
     return {a.key: getattr(a.value, a.value.WhichOneof("value")) for a in span.attributes}
 
@@ -149,7 +139,7 @@ def test_an_unhandled_exception_is_one_error_event_with_its_context(
     crumbs = {(crumb.get("category"), crumb.get("message")) for crumb in event["breadcrumbs"]["values"]}
     assert {("query", "SELECT 1 AS priced"), ("redis", "GET cart:7"), ("checkout", "cart priced")} <= crumbs
 
-    (server_span,) = [span for span in collector_spans(sink) if span.name == "POST /orders/{order_id}"]
+    (server_span,) = [span for span in sink.spans() if span.name == "POST /orders/{order_id}"]
     assert server_span.trace_id.hex() == trace_id and server_span.parent_span_id.hex() == parent_id
     assert event["contexts"]["trace"]["trace_id"] == trace_id
     assert event["contexts"]["trace"]["span_id"] == server_span.span_id.hex()
@@ -171,7 +161,7 @@ def test_an_unsampled_request_still_reports_with_its_trace_id_and_breadcrumbs(
     assert ("query", "SELECT 1 AS priced") in {
         (c.get("category"), c.get("message")) for c in event["breadcrumbs"]["values"]
     }
-    assert collector_spans(sink) == [] and ingest.spans() == []  # the caller decided: not traced, anywhere
+    assert sink.spans() == [] and ingest.spans() == []  # the caller decided: not traced, anywhere
 
 
 def test_sampled_requests_reach_sentry_as_the_same_spans_the_collector_gets(
@@ -186,7 +176,7 @@ def test_sampled_requests_reach_sentry_as_the_same_spans_the_collector_gets(
 
     ingest.assert_accepted()
     in_sentry = {(span.trace_id, span.span_id, span.name) for span in ingest.spans()}
-    in_collector = {(span.trace_id, span.span_id, span.name) for span in collector_spans(sink)}
+    in_collector = {(span.trace_id, span.span_id, span.name) for span in sink.spans()}
     assert in_sentry == in_collector and len(in_sentry) == 5  # 4 server spans and the query's
     assert {name for _, _, name in in_sentry} == {"GET /items/{item_id}", "POST /orders/{order_id}", "SELECT"}
     assert ingest.transactions == []  # no Sentry-native transaction on top of the OTel spans
@@ -228,7 +218,7 @@ def test_one_sampling_decision_for_the_collector_and_sentry(
             assert client.get(f"{url}/items/{item}").status_code == 200
 
     in_sentry = {span.trace_id for span in ingest.spans()}
-    in_collector = {span.trace_id for span in collector_spans(sink)}
+    in_collector = {span.trace_id for span in sink.spans()}
     assert in_sentry == in_collector
     assert 0 < len(in_sentry) < 40  # sampled at 0.5, not all or nothing (each has probability 2**-40)
 
@@ -345,7 +335,7 @@ def test_a_hung_ingest_costs_requests_nothing_and_memory_stays_bounded(
         # Every request was answered while Sentry answered nothing ...
         assert statuses == [500] * requests and ingest.held >= 1
         # ... the collector's export carried on beside the stuck Sentry export ...
-        assert sink.wait_for(lambda: len(collector_spans(sink)) == requests, timeout=10)
+        assert sink.wait_for(lambda: len(sink.spans()) == requests, timeout=10)
         # ... and sentry-sdk held one connection per channel, not one per event or span batch.
         assert ingest.most_held <= 2
         ingest.release()

@@ -7,6 +7,7 @@ malformed ones, and keeps what arrived for assertions.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -14,6 +15,17 @@ from typing import Any
 import grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+
+def spans_of(requests: Iterable[trace_service_pb2.ExportTraceServiceRequest]) -> list[Any]:
+    """The span messages of OTLP trace requests, in order."""
+    return [
+        span
+        for request in requests
+        for resource_spans in request.resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+    ]
 
 
 class OtlpSink:
@@ -48,13 +60,7 @@ class OtlpSink:
 
     def spans(self) -> list[Any]:
         """Every span message received, in arrival order."""
-        return [
-            span
-            for request in self.trace_requests
-            for resource_spans in request.resource_spans
-            for scope_spans in resource_spans.scope_spans
-            for span in scope_spans.spans
-        ]
+        return spans_of(self.trace_requests)
 
     def span_names(self) -> list[str]:
         return [span.name for span in self.spans()]

@@ -31,6 +31,7 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from tests.support.http_server import serving
+from tests.support.otlp_sink import spans_of
 
 ENVELOPE_PATH = re.compile(r"^/api/(\d+)/envelope/$")
 OTLP_PATH = re.compile(r"^/api/(\d+)/integration/otlp/v1/traces/?$")
@@ -160,13 +161,7 @@ class SentryIngest:
             return self._changed.wait_for(predicate, timeout)
 
     def spans(self) -> list[Any]:
-        return [
-            span
-            for request in self.otlp_requests
-            for resource_spans in request.resource_spans
-            for scope_spans in resource_spans.scope_spans
-            for span in scope_spans.spans
-        ]
+        return spans_of(self.otlp_requests)
 
     def discarded(self) -> dict[tuple[str, str], int]:
         """(reason, category) -> quantity, summed over the client reports sentry-sdk sent."""

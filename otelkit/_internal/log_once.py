@@ -10,19 +10,21 @@ _seen: set[str] = set()
 _lock = threading.Lock()
 
 
-def log_exception_once(key: str, message: str, *args: object) -> None:
-    """``logger.exception`` the first time ``key`` fails in this process, silence after."""
+def _first_time(key: str) -> bool:
     with _lock:
         if key in _seen:
-            return
+            return False
         _seen.add(key)
-    logger.exception(message + " (logged once; later failures of this kind are silent)", *args)
+        return True
+
+
+def log_exception_once(key: str, message: str, *args: object) -> None:
+    """``logger.exception`` the first time ``key`` fails in this process, silence after."""
+    if _first_time(key):
+        logger.exception(message + " (logged once; later failures of this kind are silent)", *args)
 
 
 def log_once(key: str, message: str, *args: object) -> None:
     """``logger.warning`` the first time ``key`` happens in this process, silence after."""
-    with _lock:
-        if key in _seen:
-            return
-        _seen.add(key)
-    logger.warning(message + " (logged once)", *args)
+    if _first_time(key):
+        logger.warning(message + " (logged once)", *args)

@@ -190,41 +190,31 @@ def encode_span(span: ReadableSpan, attributes_encoder: SpanAttributesEncoder | 
         parts.append(_REMOTE_PARENT_FLAGS if parent.is_remote else _LOCAL_PARENT_FLAGS)
     else:
         parts.append(_LOCAL_PARENT_FLAGS)
-    dropped = span.dropped_attributes
-    if dropped:
-        parts.append(_dropped(10, dropped))
-    events = span.events
-    if events:
-        for event in events:
-            event_bytes = (
-                b"\x09"
-                + _fixed64(event.timestamp)
-                + _string_field(2, event.name)
-                + _attributes(3, event.attributes)
-                + _dropped(4, getattr(event, "dropped_attributes", 0))
-            )
-            parts.append(_len_field(11, event_bytes))
-    dropped = span.dropped_events
-    if dropped:
-        parts.append(_dropped(12, dropped))
-    links = span.links
-    if links:
-        for link in links:
-            link_context = link.context
-            link_bytes = (
-                b"\x0a\x10"
-                + link_context.trace_id.to_bytes(16, "big")
-                + b"\x12\x08"
-                + link_context.span_id.to_bytes(8, "big")
-                + _attributes(4, link.attributes)
-                + _dropped(5, link.dropped_attributes)
-                + b"\x35"
-                + _fixed32(_flags(link_context.is_remote))
-            )
-            parts.append(_len_field(13, link_bytes))
-    dropped = span.dropped_links
-    if dropped:
-        parts.append(_dropped(14, dropped))
+    parts.append(_dropped(10, span.dropped_attributes))
+    for event in span.events:
+        event_bytes = (
+            b"\x09"
+            + _fixed64(event.timestamp)
+            + _string_field(2, event.name)
+            + _attributes(3, event.attributes)
+            + _dropped(4, getattr(event, "dropped_attributes", 0))
+        )
+        parts.append(_len_field(11, event_bytes))
+    parts.append(_dropped(12, span.dropped_events))
+    for link in span.links:
+        link_context = link.context
+        link_bytes = (
+            b"\x0a\x10"
+            + link_context.trace_id.to_bytes(16, "big")
+            + b"\x12\x08"
+            + link_context.span_id.to_bytes(8, "big")
+            + _attributes(4, link.attributes)
+            + _dropped(5, link.dropped_attributes)
+            + b"\x35"
+            + _fixed32(_flags(link_context.is_remote))
+        )
+        parts.append(_len_field(13, link_bytes))
+    parts.append(_dropped(14, span.dropped_links))
     status = span.status
     if status.status_code is StatusCode.UNSET and not status.description:
         parts.append(_NO_STATUS)

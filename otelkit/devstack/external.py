@@ -67,6 +67,12 @@ class ExternalServer:
         """Why the server cannot be used (it does not answer, refuses the login), or None."""
         raise NotImplementedError
 
+    def _port_problem(self) -> str | None:
+        """All that can be checked without the server's client library: does the port answer."""
+        from otelkit.devstack.health import tcp_open
+
+        return None if tcp_open(self.port, self.host) else f"nothing answers at {self.host}:{self.port}"
+
     def to_json(self) -> dict[str, str]:
         return {"url": self.url, "source": self.source}
 
@@ -129,10 +135,8 @@ class ExternalPostgres(ExternalServer):
     def problem(self) -> str | None:
         try:
             import psycopg
-        except ImportError:  # the [dev] extra is missing: the port answering is all we can check
-            from otelkit.devstack.health import tcp_open
-
-            return None if tcp_open(self.port, self.host) else f"nothing answers at {self.host}:{self.port}"
+        except ImportError:  # the [dev] extra is missing
+            return self._port_problem()
         try:
             with psycopg.connect(self.libpq_url(), connect_timeout=PROBE_TIMEOUT_SECONDS) as connection:
                 connection.execute("SELECT 1")
@@ -170,11 +174,8 @@ class ExternalRedis(ExternalServer):
     def problem(self) -> str | None:
         try:
             import redis
-        except ImportError:  # the [redis] extra is missing: the port answering is all we can check
-            from otelkit.devstack.health import tcp_open
-
-            return None if tcp_open(self.port, self.host) else f"nothing answers at {self.host}:{self.port}"
-
+        except ImportError:  # the [redis] extra is missing
+            return self._port_problem()
         client = redis.Redis.from_url(
             self.url, socket_timeout=PROBE_TIMEOUT_SECONDS, socket_connect_timeout=PROBE_TIMEOUT_SECONDS
         )

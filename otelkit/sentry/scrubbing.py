@@ -139,6 +139,12 @@ class Scrubber:
                 path = "/".join(segments)
         return self.scrub_text(path)
 
+    def scrub_attribute(self, key: str, value: Any, route: str | None = None) -> Any:
+        """A span attribute: ``url.path`` by the route template's secret parameters, the rest by `scrub`."""
+        if key == "url.path" and isinstance(value, str):
+            return self.scrub_path(value, route)
+        return self.scrub(value, key)
+
     def scrub(self, value: Any, key: str | None = None) -> Any:
         """A scrubbed copy of ``value`` (dicts, lists, strings; other types pass unchanged)."""
         if key is not None and self.is_secret_name(key):

@@ -22,7 +22,7 @@ import gzip
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
@@ -89,6 +89,31 @@ class _ScrubbedSpan:
         self.dropped_links = span.dropped_links
 
 
+def _pair_key(key: str, value: Any, route: str | None = None) -> tuple[Any, ...] | None:
+    """The cache key of one attribute pair; None for a sequence, never cached ((True,) == (1,) as keys).
+    The value's type is in it: True, 1 and 1.0 are equal as dict keys but not on the wire. ``url.path``
+    is scrubbed by route, so the route is in its key."""
+    if value.__class__ not in _SCALARS:
+        return None
+    return (key, value.__class__, value, route) if key == "url.path" else (key, value.__class__, value)
+
+
+_PairKey = tuple[Any, ...]
+
+
+def _cached(cache: dict[_PairKey, Any], key: _PairKey | None, compute: Callable[..., Any], *args: Any) -> Any:
+    """``compute(*args)`` once per key in a bounded cache (cleared when full); every time for a None key."""
+    if key is None:
+        return compute(*args)
+    found = cache.get(key, _MISSING)
+    if found is _MISSING:
+        found = compute(*args)
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = found
+    return found
+
+
 class SpanScrubber:
     """Scrubs what `ScrubbedAttributesEncoder` does not see: events' attributes and status
     descriptions. Pairs repeat, so each distinct one is scrubbed once (bounded cache)."""
@@ -97,23 +122,12 @@ class SpanScrubber:
         self._scrubber = scrubber
         self._pairs: dict[tuple[Any, ...], Any] = {}
 
-    def attributes(self, attributes: Mapping[str, Any], route: str | None = None) -> Mapping[str, Any]:
+    def attributes(self, attributes: Mapping[str, Any]) -> Mapping[str, Any]:
         """``attributes`` itself when nothing changes, else a scrubbed copy."""
-        pairs = self._pairs
         scrubbed: dict[str, Any] = {}
         changed = False
         for key, value in attributes.items():
-            cache_key = (key, value.__class__, value, route) if key == "url.path" else (key, value.__class__, value)
-            # Sequences are never cached: (True,) == (1,) as keys.
-            result = pairs.get(cache_key, _MISSING) if value.__class__ in _SCALARS else self._scrubber.scrub(value, key)
-            if result is _MISSING:
-                if key == "url.path" and isinstance(value, str):
-                    result = self._scrubber.scrub_path(value, route)
-                else:
-                    result = self._scrubber.scrub(value, key)
-                if len(pairs) >= _CACHE_LIMIT:
-                    pairs.clear()
-                pairs[cache_key] = result
+            result = _cached(self._pairs, _pair_key(key, value), self._scrubber.scrub_attribute, key, value)
             changed = changed or result != value
             scrubbed[key] = result
         return scrubbed if changed else attributes
@@ -144,27 +158,16 @@ class ScrubbedAttributesEncoder:
         route = route if isinstance(route, str) else None
         pairs = self._pairs
         parts = []
-        for key, value in attributes.items():
-            # The value's type is in the key: True, 1 and 1.0 are equal as dict keys but not on the wire.
-            if value.__class__ not in _SCALARS:  # a sequence: (True,) == (1,) as keys, so never cached
-                parts.append(self._encode(key, value, route))
-                continue
-            cache_key = (key, value.__class__, value, route) if key == "url.path" else (key, value.__class__, value)
-            encoded = pairs.get(cache_key)
+        for key, value in attributes.items():  # `_cached`, inlined: this loop runs for every attribute exported
+            cache_key = _pair_key(key, value, route)
+            encoded = pairs.get(cache_key) if cache_key is not None else None
             if encoded is None:
-                encoded = self._encode(key, value, route)
-                if len(pairs) >= _CACHE_LIMIT:
-                    pairs.clear()
-                pairs[cache_key] = encoded
+                encoded = _cached(pairs, cache_key, self._encode, key, value, route)
             parts.append(encoded)
         return b"".join(parts)
 
     def _encode(self, key: str, value: Any, route: str | None) -> bytes:
-        if key == "url.path" and isinstance(value, str):
-            scrubbed = self._scrubber.scrub_path(value, route)
-        else:
-            scrubbed = self._scrubber.scrub(value, key)
-        return encode_attribute(9, key, scrubbed)
+        return encode_attribute(9, key, self._scrubber.scrub_attribute(key, value, route))
 
 
 class SentrySpanExporter(SpanExporter):

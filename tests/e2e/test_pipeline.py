@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 import otelkit
 from otelkit import Otelkit
 from tests.support.otlp_sink import OtlpSink, start_grpc_sink
-from tests.support.pipeline import Collector, Prometheus, start_collector
+from tests.support.pipeline import Collector, Prometheus, running_pipeline
 
 pytestmark = pytest.mark.slow
 SERVICE = "e2e-shop"
@@ -64,16 +64,8 @@ def trace_sink() -> Iterator[tuple[OtlpSink, int]]:
 def pipeline(
     tmp_path_factory: pytest.TempPathFactory, trace_sink: tuple[OtlpSink, int]
 ) -> Iterator[tuple[Collector, Prometheus]]:
-    logs = tmp_path_factory.mktemp("pipeline")
-    collector = start_collector(logs, traces_to=f"127.0.0.1:{trace_sink[1]}")
-    try:
-        prometheus = Prometheus(logs, collector)
-        try:
-            yield collector, prometheus
-        finally:
-            prometheus.stop()
-    finally:
-        collector.stop()
+    with running_pipeline(tmp_path_factory.mktemp("pipeline"), traces_to=f"127.0.0.1:{trace_sink[1]}") as pipeline:
+        yield pipeline
 
 
 def build_app(collector: Collector, postgres_url: str, redis_url: str) -> tuple[FastAPI, Otelkit, TestClient]:

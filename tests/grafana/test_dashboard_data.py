@@ -36,7 +36,7 @@ from otelkit.synthetic import Check, SyntheticRunner
 from tests.e2e.test_pipeline import SERVICE, build_app
 from tests.grafana.dashboards import BUILT_INS, PROVISIONING_DIR, load_dashboards, substitute, targets, variables
 from tests.support.asgi_server import serve
-from tests.support.pipeline import Collector, Prometheus, start_collector
+from tests.support.pipeline import Collector, Prometheus, running_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -45,16 +45,8 @@ CHECKS = ("api-health", "docs")
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Collector, Prometheus]]:
-    logs = tmp_path_factory.mktemp("grafana-pipeline")
-    collector = start_collector(logs)
-    try:
-        prometheus = Prometheus(logs, collector, load_rules=True)
-        try:
-            yield collector, prometheus
-        finally:
-            prometheus.stop()
-    finally:
-        collector.stop()
+    with running_pipeline(tmp_path_factory.mktemp("grafana-pipeline"), load_rules=True) as pipeline:
+        yield pipeline
 
 
 def synthetic_runners(handle: Otelkit, base_url: str) -> tuple[SyntheticRunner, SyntheticRunner]:

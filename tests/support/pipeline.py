@@ -10,7 +10,8 @@ import json
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,3 +170,19 @@ class Prometheus:
                 return value
             time.sleep(0.5)
         raise AssertionError(f"{expr} = {value} after {timeout}s")
+
+
+@contextmanager
+def running_pipeline(
+    log_dir: Path, traces_to: str | None = None, load_rules: bool = False
+) -> Iterator[tuple[Collector, Prometheus]]:
+    """A collector and a Prometheus scraping it for the block; both stopped after, Prometheus first."""
+    collector = start_collector(log_dir, traces_to=traces_to)
+    try:
+        prometheus = Prometheus(log_dir, collector, load_rules=load_rules)
+        try:
+            yield collector, prometheus
+        finally:
+            prometheus.stop()
+    finally:
+        collector.stop()

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from otelkit._internal.overflow import OverflowWarner
-from otelkit._internal.pipeline import Pipeline
+from otelkit._internal.pipeline import METER_NAME, Pipeline
 from otelkit.health import HealthChecks, redis_check, sqlalchemy_check, tcp_check
 from otelkit.instrumentation.cache import CacheMetrics, instrument_redis
 from otelkit.instrumentation.db import DatabaseMetrics, instrument_sqlalchemy
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
 logger = logging.getLogger("otelkit")
-
-METER_NAME = "otelkit"
 
 
 class Otelkit:
@@ -93,6 +91,8 @@ class Otelkit:
                 cardinality_limit=self.settings.metrics.cardinality_limit,
                 warner=self._pipeline.warner,
                 status_label=self.settings.http.status_label,
+                bound_histograms=self._pipeline.bound_histograms,
+                boundaries=self.settings.prometheus.default_buckets,
             )
             if self.sla is not None and self.sla.in_process_source is not None:
                 self._http_metrics.observer = self.sla.in_process_source.record_request

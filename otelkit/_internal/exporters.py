@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 
+from otelkit._internal.bound_histograms import BoundHistograms
 from otelkit._internal.overflow import OverflowWarner
 from otelkit.settings import OtelkitSettings, OtlpSettings
 
@@ -46,7 +47,18 @@ def cardinality_limits(settings: OtelkitSettings) -> dict[type, int]:
     return {cls: settings.metrics.cardinality_limit for cls in INSTRUMENT_CLASSES}
 
 
-class WatchedPrometheusReader(PrometheusMetricReader):
+class MergesBoundHistograms:
+    """A reader of otelkit's own: the pipeline may hand it the bound histograms to merge."""
+
+    bound_histograms: BoundHistograms | None = None
+
+    def _with_bound_histograms(self, metrics_data: MetricsData) -> MetricsData:
+        if self.bound_histograms is None or metrics_data is None:
+            return metrics_data
+        return self.bound_histograms.merge_into(metrics_data)
+
+
+class WatchedPrometheusReader(MergesBoundHistograms, PrometheusMetricReader):
     """The exporter's pull reader, reporting cardinality overflow once."""
 
     def __init__(self, registry: CollectorRegistry, warner: OverflowWarner, limits: dict[type, int]) -> None:
@@ -55,6 +67,7 @@ class WatchedPrometheusReader(PrometheusMetricReader):
         self._warner = warner
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+        metrics_data = self._with_bound_histograms(metrics_data)
         self._warner.check(metrics_data)
         super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
 
@@ -129,8 +142,15 @@ def otlp_metric_exporter(
     return WatchedMetricExporter(exporter, warner)
 
 
+class OtlpPushReader(MergesBoundHistograms, PeriodicExportingMetricReader):
+    """The periodic OTLP push."""
+
+    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+        super()._receive_metrics(self._with_bound_histograms(metrics_data), timeout_millis, **kwargs)
+
+
 def otlp_metric_reader(settings: OtelkitSettings, warner: OverflowWarner) -> PeriodicExportingMetricReader:
-    return PeriodicExportingMetricReader(
+    return OtlpPushReader(
         otlp_metric_exporter(settings, warner),
         export_interval_millis=settings.otlp.export_interval_seconds * 1000,
         export_timeout_millis=settings.otlp.timeout_seconds * 1000,

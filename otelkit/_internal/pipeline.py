@@ -16,10 +16,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from prometheus_client import CollectorRegistry
 
+from otelkit._internal.bound_histograms import BoundHistograms
 from otelkit._internal.exemplars import latest_exemplar_factory
 from otelkit._internal.exporters import (
+    MergesBoundHistograms,
     WatchedPrometheusReader,
     cardinality_limits,
     otlp_metric_reader,
@@ -32,6 +35,9 @@ from otelkit.settings import OtelkitSettings
 
 if TYPE_CHECKING:
     from otelkit.sentry.client import SentryBridge
+
+METER_NAME = "otelkit"
+"""The scope of otelkit's own instruments (and of its bound histograms)."""
 
 _INSTANCE_ID = str(uuid.uuid4())
 _INSTANCE_PID = os.getpid()
@@ -110,6 +116,8 @@ class Pipeline:
     """True when OTLP exporters push to ``otlp.endpoint`` (never under the pytest capture)."""
     sentry: SentryBridge | None = None
     """Sentry, when started: its span exporter is one of the tracer provider's processors."""
+    bound_histograms: BoundHistograms | None = None
+    """In-process histograms every reader merges; None when a reader could not (then the SDK's)."""
 
     def force_flush(self, timeout_seconds: float) -> bool:
         traces = self.tracer_provider.force_flush(int(timeout_seconds * 1000))
@@ -160,6 +168,7 @@ def build_pipeline(
         readers.append(otlp_metric_reader(settings, warner))
 
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=histogram_views(settings))
+    bound_histograms = _bound_histograms(settings, readers, warner)
 
     tracing = settings.tracing
     ratio = sentry.sample_ratio if sentry is not None else tracing.sample_ratio
@@ -182,4 +191,30 @@ def build_pipeline(
             sentry_processor = sentry.span_processor(meter_provider)
         if sentry_processor is not None:
             tracer_provider.add_span_processor(sentry_processor)
-    return Pipeline(meter_provider, tracer_provider, warner, registry, readers, exporting=pushing, sentry=sentry)
+    return Pipeline(
+        meter_provider,
+        tracer_provider,
+        warner,
+        registry,
+        readers,
+        exporting=pushing,
+        sentry=sentry,
+        bound_histograms=bound_histograms,
+    )
+
+
+def _bound_histograms(
+    settings: OtelkitSettings, readers: list[MetricReader], warner: OverflowWarner
+) -> BoundHistograms | None:
+    """Bound histograms when every reader merges them and wants cumulative explicit buckets
+    (otelkit's readers are all cumulative; buckets are explicit unless a setting or the OTLP
+    exporter's variable asks for exponential ones)."""
+    explicit = settings.metrics.histogram_aggregation == "explicit" and not _otlp_env_wants_exponential()
+    if not explicit or not all(isinstance(reader, MergesBoundHistograms) for reader in readers):
+        return None
+    histograms = BoundHistograms(
+        InstrumentationScope(METER_NAME), cardinality_limit=settings.metrics.cardinality_limit, warner=warner
+    )
+    for reader in readers:
+        reader.bound_histograms = histograms  # type: ignore[attr-defined]
+    return histograms

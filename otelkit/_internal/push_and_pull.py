@@ -30,7 +30,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from prometheus_client import CollectorRegistry
 
-from otelkit._internal.exporters import cardinality_limits, otlp_metric_exporter
+from otelkit._internal.exporters import MergesBoundHistograms, cardinality_limits, otlp_metric_exporter
 from otelkit._internal.overflow import OverflowWarner
 from otelkit.settings import OtelkitSettings
 
@@ -53,7 +53,7 @@ def _latest(exemplars: Sequence[Exemplar], point: Any) -> list[Exemplar]:
     return [max(exemplars, key=lambda e: e.time_unix_nano)] if exemplars else []
 
 
-class PushAndPullReader(PeriodicExportingMetricReader):
+class PushAndPullReader(MergesBoundHistograms, PeriodicExportingMetricReader):
     def __init__(self, settings: OtelkitSettings, warner: OverflowWarner, registry: CollectorRegistry) -> None:
         super().__init__(
             otlp_metric_exporter(settings, warner, explicit_histograms=True),
@@ -82,6 +82,7 @@ class PushAndPullReader(PeriodicExportingMetricReader):
             self._scraping.active = False
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+        metrics_data = self._with_bound_histograms(metrics_data)
         if getattr(self._scraping, "active", False):
             if metrics_data is not None:
                 self._warner.check(metrics_data)

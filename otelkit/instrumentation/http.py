@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry.metrics import Meter
-from opentelemetry.trace import Tracer
+from opentelemetry.trace import SpanContext, Tracer
 
 from otelkit._internal.bound import BoundCounter
+from otelkit._internal.bound_histograms import BoundHistograms
 from otelkit._internal.lean_spans import LeanTracer
 from otelkit._internal.log_once import log_exception_once
 from otelkit._internal.overflow import OverflowWarner
@@ -43,7 +44,11 @@ class HttpMetrics:
         cardinality_limit: int,
         warner: OverflowWarner,
         status_label: Literal["code", "class"],
+        bound_histograms: BoundHistograms | None = None,
+        boundaries: Sequence[float] = (),
     ) -> None:
+        """With ``bound_histograms`` (the pipeline's, when its readers merge them) the duration
+        histogram is aggregated in process; otherwise it is the SDK's."""
         self.requests = BoundCounter(
             meter,
             "http_requests_total",
@@ -52,26 +57,37 @@ class HttpMetrics:
             cardinality_limit=cardinality_limit,
             warner=warner,
         )
-        self.duration = meter.create_histogram(
-            "http_request_duration_seconds", unit="s", description="HTTP request latency, to the last body byte."
-        )
+        name, description = "http_request_duration_seconds", "HTTP request latency, to the last body byte."
+        self._cells = None
+        if bound_histograms is not None:
+            self._cells = bound_histograms.create(
+                name, ("method", "handler"), unit="s", description=description, boundaries=boundaries
+            )
+        else:
+            self.duration = meter.create_histogram(name, unit="s", description=description)
         self._status_label = status_label
         self._status_values: dict[int, str] = {}
         self._duration_attributes: dict[tuple[str, str], dict[str, str]] = {}
         self.observer: Callable[[int, float], None] | None = None
         """Also called with each request's status and seconds (the in-process SLA windows)."""
 
-    def record(self, method: str, handler: str, status: int, seconds: float) -> None:
+    def record(
+        self, method: str, handler: str, status: int, seconds: float, span_context: SpanContext | None = None
+    ) -> None:
+        """``span_context``: the request's span, for the exemplar (else the current span is used)."""
         status_value = self._status_values.get(status)
         if status_value is None:
             status_value = str(status) if self._status_label == "code" else f"{status // 100}xx"
             self._status_values[status] = status_value
         self.requests.cell((method, handler, status_value)).add(1.0)
-        key = (method, handler)
-        attributes = self._duration_attributes.get(key)
-        if attributes is None:
-            attributes = self._duration_attributes.setdefault(key, {"method": method, "handler": handler})
-        self.duration.record(seconds, attributes)
+        if self._cells is not None:
+            self._cells.cell((method, handler)).observe(seconds, span_context)
+        else:
+            key = (method, handler)
+            attributes = self._duration_attributes.get(key)
+            if attributes is None:
+                attributes = self._duration_attributes.setdefault(key, {"method": method, "handler": handler})
+            self.duration.record(seconds, attributes)
         if self.observer is not None:
             self.observer(status, seconds)
 
@@ -128,18 +144,27 @@ class HttpMiddleware:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            handler = self._record(scope, entry_root_path, method, status, elapsed)
+            span_context = span.span_context if span is not None else None
+            handler = self._record(scope, entry_root_path, method, status, elapsed, span_context)
             if span is not None:
                 span.finish(handler, status)
 
-    def _record(self, scope: Scope, entry_root_path: str, method: str, status: int, seconds: float) -> str:
+    def _record(
+        self,
+        scope: Scope,
+        entry_root_path: str,
+        method: str,
+        status: int,
+        seconds: float,
+        span_context: SpanContext | None,
+    ) -> str:
         """Record the metrics (inside the span, so exemplars point at it); return the handler."""
         handler = UNMATCHED
         try:
             handler = self._resolver.handler(scope, entry_root_path)
             if handler in self._excluded or (handler == UNMATCHED and scope["path"] in self._excluded):
                 return handler
-            self._metrics.record(method, handler, status, seconds)
+            self._metrics.record(method, handler, status, seconds, span_context)
         except Exception:  # telemetry never fails a request
             log_exception_once("http-metrics", "otelkit: recording HTTP metrics failed")
         return handler

@@ -16,7 +16,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, Tracer
 
 from otelkit._internal.lean_spans import LeanSpan, LeanTracer
 from otelkit.instrumentation.routes import UNMATCHED
@@ -79,6 +79,10 @@ class ServerSpan:
         self._failed = False
         self._span: Span = tracer.start_span(method, parent, SpanKind.SERVER, attributes)
         self._token = otel_context.attach(trace.set_span_in_context(self._span, parent))
+
+    @property
+    def span_context(self) -> SpanContext:
+        return self._span.get_span_context()
 
     def record_exception(self, exc: BaseException) -> None:
         self._failed = True

@@ -19,6 +19,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
+from otelkit._internal.lean_spans import LeanSpan
 from otelkit._internal.log_once import log_once
 
 _CACHE_LIMIT = 4096
@@ -165,23 +166,42 @@ def encode_attribute(number: int, key: str, value: Any) -> bytes:
         return b""
 
 
+_FIELDS_READABLE = frozenset({ReadableSpan, LeanSpan})
+"""Span classes whose fields are the SDK's ``ReadableSpan`` fields with its plain properties
+(the SDK's finished span, otelkit's lean span): read directly, a dozen property calls and
+copies (``MappingProxyType``, ``tuple(events)``) fewer a span. Any other class (a processor's
+wrapper may override a property) is read through its properties."""
+
+
 def encode_span(span: ReadableSpan, attributes_encoder: SpanAttributesEncoder | None = None) -> bytes:
     """One ``Span`` message; the order of fields on the wire does not matter to a parser."""
-    context = span.context
-    kind = _kind_number(span.kind)
-    name = span.name
+    if span.__class__ in _FIELDS_READABLE:
+        context, kind_member, name, parent = span._context, span._kind, span._name, span._parent
+        start, end, attributes, status = span._start_time, span._end_time, span._attributes or {}, span._status
+        events, links = span._events, span._links
+        dropped_attributes = getattr(attributes, "dropped", 0)  # BoundedAttributes, BoundedList count drops
+        dropped_events, dropped_links = getattr(events, "dropped", 0), getattr(links, "dropped", 0)
+    else:
+        context, kind_member, name, parent = span.context, span.kind, span.name, span.parent
+        start, end, attributes, status = span.start_time, span.end_time, span.attributes or {}, span.status
+        events, links = span.events, span.links
+        dropped_attributes, dropped_events, dropped_links = (
+            span.dropped_attributes,
+            span.dropped_events,
+            span.dropped_links,
+        )
+    kind = _kind_number(kind_member)
     head = _name_and_kind.get((name, kind))
     if head is None:
         head = _string_field(5, name) + b"\x30" + _varint(kind)
         if len(_name_and_kind) >= _CACHE_LIMIT:
             _name_and_kind.clear()
         _name_and_kind[(name, kind)] = head
-    parent = span.parent
     parts = [
         b"\x0a\x10" + context.trace_id.to_bytes(16, "big") + b"\x12\x08" + context.span_id.to_bytes(8, "big"),
         head,
-        _TIMES(b"\x39", span.start_time or 0, b"\x41", span.end_time or 0),
-        _attributes(9, span.attributes) if attributes_encoder is None else attributes_encoder(span.attributes or {}),
+        _TIMES(b"\x39", start or 0, b"\x41", end or 0),
+        _attributes(9, attributes) if attributes_encoder is None else attributes_encoder(attributes),
     ]
     if context.trace_state:
         parts.append(_string_field(3, context.trace_state.to_header()))
@@ -190,8 +210,8 @@ def encode_span(span: ReadableSpan, attributes_encoder: SpanAttributesEncoder | 
         parts.append(_REMOTE_PARENT_FLAGS if parent.is_remote else _LOCAL_PARENT_FLAGS)
     else:
         parts.append(_LOCAL_PARENT_FLAGS)
-    parts.append(_dropped(10, span.dropped_attributes))
-    for event in span.events:
+    parts.append(_dropped(10, dropped_attributes))
+    for event in events:
         event_bytes = (
             b"\x09"
             + _fixed64(event.timestamp)
@@ -200,8 +220,8 @@ def encode_span(span: ReadableSpan, attributes_encoder: SpanAttributesEncoder | 
             + _dropped(4, getattr(event, "dropped_attributes", 0))
         )
         parts.append(_len_field(11, event_bytes))
-    parts.append(_dropped(12, span.dropped_events))
-    for link in span.links:
+    parts.append(_dropped(12, dropped_events))
+    for link in links:
         link_context = link.context
         link_bytes = (
             b"\x0a\x10"
@@ -214,8 +234,7 @@ def encode_span(span: ReadableSpan, attributes_encoder: SpanAttributesEncoder | 
             + _fixed32(_flags(link_context.is_remote))
         )
         parts.append(_len_field(13, link_bytes))
-    parts.append(_dropped(14, span.dropped_links))
-    status = span.status
+    parts.append(_dropped(14, dropped_links))
     if status.status_code is StatusCode.UNSET and not status.description:
         parts.append(_NO_STATUS)
     else:

@@ -85,3 +85,64 @@ def test_what_the_wire_cannot_carry_is_left_out_as_the_sdk_does_and_counts_survi
     (sent,) = ours.resource_spans[0].scope_spans[0].spans
     assert {a.key for a in sent.attributes} == {"kept", "ok"}
     assert (sent.dropped_events_count, sent.dropped_links_count) == (1, 1)
+
+
+def test_lean_spans_and_their_limits_encode_as_the_sdk_encodes_them() -> None:
+    """The lean request span is read field by field: plain attributes, then bounded ones with drops."""
+    from opentelemetry.sdk.trace import SpanLimits
+
+    from otelkit._internal.lean_spans import LeanSpan, LeanTracer
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=3, max_events=1, max_links=1))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    lean = LeanTracer.of(provider.get_tracer("otelkit.http"))
+    assert lean is not None
+    plain = lean.start_span("GET", None, SpanKind.SERVER, {"http.request.method": "GET", "server.port": 8000})
+    plain.end()
+    bounded = lean.start_span("POST", None, SpanKind.SERVER, {"a": "1"})
+    for key in ("b", "c", "d", "e"):  # past max_span_attributes: two dropped
+        bounded.set_attribute(key, key)
+    bounded.add_event("first")
+    bounded.add_event("second")  # past max_events
+    bounded.add_link(SpanContext(1, 2, False))
+    bounded.add_link(SpanContext(3, 4, False))  # past max_links
+    bounded.set_status(Status(StatusCode.ERROR, "boom"))
+    bounded.end()
+    spans = list(exporter.get_finished_spans())
+    assert [type(span) for span in spans] == [LeanSpan, LeanSpan]
+    ours = ExportTraceServiceRequest.FromString(encode_export_request(spans))
+    assert ours == encode_spans(spans)
+    sent = ours.resource_spans[0].scope_spans[0].spans[1]
+    assert (sent.dropped_attributes_count, sent.dropped_events_count, sent.dropped_links_count) == (2, 1, 1)
+
+
+def test_a_span_class_with_its_own_properties_is_read_through_them() -> None:
+    """A processor's wrapper may present other values than its fields: the encoder must ask it."""
+
+    class Renamed(ReadableSpan):
+        @property
+        def name(self) -> str:
+            return "renamed"
+
+        @property
+        def attributes(self) -> dict[str, str]:
+            return {"from": "property"}
+
+    (span,) = make_spans()[:1]
+    wrapped = Renamed(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes={"from": "field"},
+        kind=span.kind,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+    (sent,) = (
+        ExportTraceServiceRequest.FromString(encode_export_request([wrapped])).resource_spans[0].scope_spans[0].spans
+    )
+    assert sent.name == "renamed"
+    assert [(a.key, a.value.string_value) for a in sent.attributes] == [("from", "property")]

@@ -15,6 +15,7 @@ id generator.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import traceback
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,27 @@ _logger = logging.getLogger(__name__)
 _UNSET = Status(StatusCode.UNSET)
 _KNOWN_ATTRIBUTES_MAX = 32
 """More than the request span's own attributes (about 12) can ever be."""
+
+
+_FLAGS = {flags: TraceFlags(flags) for flags in range(4)}
+"""One shared instance per flags value (sampled, random trace id). A ``TraceFlags`` is an int
+subclass the garbage collector tracks; spans queued for export (hundreds per batch) survive
+collections, and each tracked object they hold makes the next collection come sooner."""
+
+
+_STRIPES = 64
+_locks = tuple(threading.Lock() for _ in range(_STRIPES))
+"""Span locks, shared by span id: a lock per span would be one more tracked object per queued
+span. A lock only guards a setter against ``end`` for the instant it runs, and no code runs
+under it that could take another, so sharing costs no more than a rare wait."""
+
+
+def _new_locks_after_fork() -> None:
+    global _locks
+    _locks = tuple(threading.Lock() for _ in range(_STRIPES))  # a parent thread may have held one
+
+
+os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 class LeanTracer:
@@ -84,7 +106,7 @@ class LeanTracer:
             trace_id,
             self._ids.generate_span_id(),
             is_remote=False,
-            trace_flags=TraceFlags(flags),
+            trace_flags=_FLAGS[flags],
             trace_state=sampling.trace_state,
         )
         if not sampling.decision.is_recording():
@@ -116,12 +138,14 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         self._start_time: int | None = time_ns()
         self._end_time: int | None = None
         self._attributes: dict[str, types.AnyValue] | BoundedAttributes = dict(attributes)
-        self._events: list[Event] | BoundedList = []
-        self._links: list[trace_api.Link] | BoundedList = []
+        # Shared empty tuples until the first event or link: a span waiting in a batch queue then
+        # holds no lists the garbage collector must track (see _FLAGS).
+        self._events: tuple[Event, ...] | BoundedList = ()
+        self._links: tuple[trace_api.Link, ...] | BoundedList = ()
         self._resource = tracer._sdk.resource  # read per span: a fork gives the provider a new instance id
         self._status = _UNSET
         self._lean_tracer = tracer
-        self._lock = threading.Lock()
+        self._lock = _locks[context.span_id % _STRIPES]
         if not tracer.trusts_known_attributes:
             self._bounded_attributes()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -250,3 +251,62 @@ def test_the_lean_span_is_current_for_children_and_shares_their_trace() -> None:
 
 def test_tracers_other_than_the_sdks_are_not_replaced() -> None:
     assert LeanTracer.of(trace.NoOpTracer()) is None
+
+
+def test_a_finished_span_holds_nothing_else_the_garbage_collector_tracks() -> None:
+    """Spans wait in the export queue for hundreds of requests; every tracked object each one holds
+    brings the next collection sooner (events, links, flags and lock are shared until used)."""
+    import gc
+
+    provider, _, _ = providers()
+    lean = LeanTracer.of(provider.get_tracer(SCOPE))
+    assert lean is not None
+    span = lean.start_span("GET", None, SpanKind.SERVER, {"http.request.method": "GET", "server.port": 8000})
+    span.end()
+    owned = {name: value for name, value in vars(span).items() if name != "_lean_tracer"}
+    from otelkit._internal.lean_spans import _locks
+
+    shared = (span._resource, span._status, span._instrumentation_info, span._instrumentation_scope, *SpanKind)
+    shared_ids = {id(value) for value in (*shared, *_locks)}
+    tracked = {name for name, value in owned.items() if gc.is_tracked(value) and id(value) not in shared_ids}
+    assert tracked == {"_context"}, tracked
+    assert span._context.trace_flags is lean.start_span("GET", None, SpanKind.SERVER, {})._context.trace_flags
+
+
+def test_a_fork_never_inherits_a_span_lock_held_by_another_thread() -> None:
+    import threading
+
+    from otelkit._internal import lean_spans
+
+    provider, exporter, _ = providers()
+    lean = LeanTracer.of(provider.get_tracer(SCOPE))
+    assert lean is not None
+    held, release = threading.Event(), threading.Event()
+
+    def hold_every_lock() -> None:
+        for lock in lean_spans._locks:
+            lock.acquire()
+        held.set()
+        release.wait(10)
+        for lock in lean_spans._locks:
+            lock.release()
+
+    holder = threading.Thread(target=hold_every_lock)
+    holder.start()
+    held.wait(10)
+    pid = os.fork()
+    if pid == 0:  # the child: ending a span must not wait for a thread that does not exist here
+        span = lean.start_span("GET", None, SpanKind.SERVER, {})
+        span.set_attribute("in", "child")
+        span.end()
+        os._exit(0 if len(exporter.get_finished_spans()) == 1 else 1)
+    release.set()
+    holder.join()
+    deadline = time.monotonic() + 10
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the child deadlocked on a span lock held in the parent")
+    assert os.waitstatus_to_exitcode(done[1]) == 0

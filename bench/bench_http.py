@@ -8,7 +8,7 @@ round, so drift on a shared machine hits them alike; the figure is the median of
 and the ratio compares it with the bare app's median in the same run. The server's CPU time
 per request (all its threads, export included) is printed too, with bare's divided by it:
 on a shared machine it moves less than req/s, and the two ratios agree when the server is the
-bottleneck. Exporting variants send
+bottleneck. Ratios are the median of each round's own ratio (``paired_ratio``). Exporting variants send
 to the otelkit collector (collector/build.sh) when it is built, so span export costs are real.
 """
 
@@ -142,6 +142,14 @@ def measure(
         server.wait(10)
 
 
+def paired_ratio(runs: dict[str, list[Measurement]], variant: str, baseline: str, field: str) -> float:
+    """Median over rounds of variant / baseline within each round: drift between rounds (a shared
+    machine's load comes and goes) cancels out of each pair, where a ratio of medians keeps it."""
+    return statistics.median(
+        getattr(mine, field) / getattr(base, field) for mine, base in zip(runs[variant], runs[baseline], strict=True)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8)
@@ -164,11 +172,12 @@ def main() -> None:
                 rps = {v: statistics.median(m.rps for m in runs[v]) for v in variants}
                 cpu = {v: statistics.median(m.cpu_us for m in runs[v]) for v in variants}
                 print(f"\n{stack_name}: median of {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.seconds}s")
+                print("  x bare, bare/it: median of the rounds' own ratios (each round measures bare too)")
                 header = ("variant", "req/s", "x bare", "CPU us/req", "bare/it", "RSS MiB")
                 print("  {:<17} {:>8} {:>7} {:>10} {:>7} {:>8}   rounds".format(*header))
                 for variant in variants:
-                    ratio = f"{rps[variant] / rps['bare']:.2f}" if "bare" in rps else "-"
-                    cpu_ratio = f"{cpu['bare'] / cpu[variant]:.2f}" if "bare" in cpu else "-"
+                    ratio = f"{paired_ratio(runs, variant, 'bare', 'rps'):.2f}" if "bare" in runs else "-"
+                    cpu_ratio = f"{1 / paired_ratio(runs, variant, 'bare', 'cpu_us'):.2f}" if "bare" in runs else "-"
                     memory = statistics.median(m.rss for m in runs[variant]) / 2**20
                     rounds = " ".join(f"{m.rps:.0f}" for m in runs[variant])
                     print(

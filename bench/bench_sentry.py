@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.bench_http import STACKS, Measurement, measure, start_collector  # noqa: E402
+from bench.bench_http import STACKS, Measurement, measure, paired_ratio, start_collector  # noqa: E402
 from tests.support.sentry_ingest import SentryIngest  # noqa: E402
 
 VARIANTS = ["otelkit-full", "otelkit-full-sentry", "otelkit-full-sentry-hung"]
@@ -82,14 +82,17 @@ def report(runs: dict[str, list[Measurement]], args: argparse.Namespace, stack_n
     print("  {:<26} {:>7} {:>6} {:>10} {:>6} {:>7} {:>7}   req/s by round".format(*header))
     for variant, measured in runs.items():
         rps, cpu = median(variant, "rps"), median(variant, "cpu_us")
-        rps_ratio, cpu_ratio = rps / median(BASELINE, "rps"), cpu / median(BASELINE, "cpu_us")
+        rps_ratio, cpu_ratio = (
+            paired_ratio(runs, variant, BASELINE, "rps"),
+            paired_ratio(runs, variant, BASELINE, "cpu_us"),
+        )
         rounds = " ".join(f"{m.rps:.0f}" for m in measured)
         print(
             f"  {variant:<26} {rps:7.0f} {rps_ratio:6.2f} {cpu:10.1f} {cpu_ratio:6.2f} "
             f"{median(variant, 'p99_ms'):7.1f} {median(variant, 'rss') / 2**20:7.1f}   {rounds}"
         )
-    hung, up = median("otelkit-full-sentry-hung", "p99_ms"), median("otelkit-full-sentry", "p99_ms")
-    print(f"  p99 with the ingest hung / ingest up: {hung / up:.2f}")
+    hung_over_up = paired_ratio(runs, "otelkit-full-sentry-hung", "otelkit-full-sentry", "p99_ms")
+    print(f"  p99 with the ingest hung / ingest up: {hung_over_up:.2f} (ratios: median of each round's own)")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,11 @@ class Otelkit:
         self.meter: Meter = pipeline.meter_provider.get_meter(METER_NAME)
         self.tracer: Tracer = pipeline.tracer_provider.get_tracer(METER_NAME)
         self.business = BusinessMetrics(
-            self.meter, cardinality_limit=settings.metrics.cardinality_limit, warner=pipeline.warner
+            self.meter,
+            cardinality_limit=settings.metrics.cardinality_limit,
+            warner=pipeline.warner,
+            bound_histograms=pipeline.bound_histograms,
+            boundaries=settings.prometheus.default_buckets,
         )
         self.system = SystemMetrics(self.meter) if settings.metrics.system_metrics else None
         self._http_metrics: HttpMetrics | None = None

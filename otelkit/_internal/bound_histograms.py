@@ -22,8 +22,10 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics import Exemplar
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -238,3 +240,54 @@ class BoundHistograms:
             scopes.append(ScopeMetrics(scope=self.scope, metrics=produced, schema_url=self.scope.schema_url or ""))
         merged = type(first)(resource=first.resource, scope_metrics=scopes, schema_url=first.schema_url)
         return MetricsData(resource_metrics=[merged, *rest])
+
+
+_SDK_CELLS_KEPT = 10_000
+"""Attribute dicts kept for reuse by `SdkHistogramCells`; past that, built per call (memory stays bounded)."""
+
+
+class _SdkCell:
+    __slots__ = ("_attributes", "_histogram")
+
+    def __init__(self, histogram: Any, attributes: dict[str, str]) -> None:
+        self._histogram = histogram
+        self._attributes = attributes
+
+    def observe(self, value: float, span_context: SpanContext | None = None) -> None:
+        self._histogram.record(value, self._attributes)  # the SDK takes the exemplar's span from the context
+
+
+class SdkHistogramCells:
+    """The SDK's histogram behind `BoundHistogram`'s interface, where bound histograms cannot be merged."""
+
+    def __init__(self, meter: Meter, name: str, label_names: Sequence[str], *, unit: str, description: str) -> None:
+        self._histogram = meter.create_histogram(name, unit=unit, description=description)
+        self._label_names = tuple(label_names)
+        self._cells: dict[tuple[object, ...], _SdkCell] = {}
+
+    def cell(self, values: tuple[object, ...]) -> _SdkCell:
+        found = self._cells.get(values)
+        if found is None:
+            attributes = {k: "" if v is None else str(v) for k, v in zip(self._label_names, values, strict=True)}
+            # The SDK applies the cardinality limit; these cells only spare re-building the dict.
+            found = _SdkCell(self._histogram, attributes)
+            if len(self._cells) < _SDK_CELLS_KEPT:
+                self._cells[values] = found
+        return found
+
+
+def histogram(
+    meter: Meter,
+    bound: BoundHistograms | None,
+    name: str,
+    label_names: Sequence[str],
+    *,
+    unit: str,
+    description: str,
+    boundaries: Sequence[float],
+) -> BoundHistogram | SdkHistogramCells:
+    """A bound histogram when the pipeline has them, else the SDK's; both record as
+    ``histogram.cell(values).observe(seconds)``."""
+    if bound is not None:
+        return bound.create(name, label_names, unit=unit, description=description, boundaries=boundaries)
+    return SdkHistogramCells(meter, name, label_names, unit=unit, description=description)

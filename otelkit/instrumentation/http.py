@@ -16,7 +16,7 @@ from opentelemetry.metrics import Meter
 from opentelemetry.trace import SpanContext, Tracer
 
 from otelkit._internal.bound import BoundCounter
-from otelkit._internal.bound_histograms import BoundHistograms
+from otelkit._internal.bound_histograms import BoundHistograms, histogram
 from otelkit._internal.lean_spans import LeanTracer
 from otelkit._internal.log_once import log_exception_once
 from otelkit._internal.overflow import OverflowWarner
@@ -57,17 +57,17 @@ class HttpMetrics:
             cardinality_limit=cardinality_limit,
             warner=warner,
         )
-        name, description = "http_request_duration_seconds", "HTTP request latency, to the last body byte."
-        self._cells = None
-        if bound_histograms is not None:
-            self._cells = bound_histograms.create(
-                name, ("method", "handler"), unit="s", description=description, boundaries=boundaries
-            )
-        else:
-            self.duration = meter.create_histogram(name, unit="s", description=description)
+        self.duration = histogram(
+            meter,
+            bound_histograms,
+            "http_request_duration_seconds",
+            ("method", "handler"),
+            unit="s",
+            description="HTTP request latency, to the last body byte.",
+            boundaries=boundaries,
+        )
         self._status_label = status_label
         self._status_values: dict[int, str] = {}
-        self._duration_attributes: dict[tuple[str, str], dict[str, str]] = {}
         self.observer: Callable[[int, float], None] | None = None
         """Also called with each request's status and seconds (the in-process SLA windows)."""
 
@@ -80,14 +80,7 @@ class HttpMetrics:
             status_value = str(status) if self._status_label == "code" else f"{status // 100}xx"
             self._status_values[status] = status_value
         self.requests.cell((method, handler, status_value)).add(1.0)
-        if self._cells is not None:
-            self._cells.cell((method, handler)).observe(seconds, span_context)
-        else:
-            key = (method, handler)
-            attributes = self._duration_attributes.get(key)
-            if attributes is None:
-                attributes = self._duration_attributes.setdefault(key, {"method": method, "handler": handler})
-            self.duration.record(seconds, attributes)
+        self.duration.cell((method, handler)).observe(seconds, span_context)
         if self.observer is not None:
             self.observer(status, seconds)
 

@@ -12,13 +12,14 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from otelkit._internal.bound import BoundCounter
+from otelkit._internal.bound_histograms import BoundHistograms, histogram
 from otelkit._internal.overflow import OverflowWarner
 
 logger = logging.getLogger("otelkit")
@@ -30,7 +31,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 class BusinessMetrics:
     """Owns the business instruments of one meter provider."""
 
-    def __init__(self, meter: Meter, *, cardinality_limit: int, warner: OverflowWarner) -> None:
+    def __init__(
+        self,
+        meter: Meter,
+        *,
+        cardinality_limit: int,
+        warner: OverflowWarner,
+        bound_histograms: BoundHistograms | None = None,
+        boundaries: Sequence[float] = (),
+    ) -> None:
         def counter(name: str, labels: tuple[str, ...], description: str, monotonic: bool = True) -> BoundCounter:
             return BoundCounter(
                 meter,
@@ -50,8 +59,14 @@ class BusinessMetrics:
         self.active_generations = counter(
             "active_generations", ("model_type",), "Generations in progress.", monotonic=False
         )
-        self.generation_duration = meter.create_histogram(
-            "generation_duration_seconds", unit="s", description="Generation processing time."
+        self.generation_duration = histogram(
+            meter,
+            bound_histograms,
+            "generation_duration_seconds",
+            ("model_type", "status"),
+            unit="s",
+            description="Generation processing time.",
+            boundaries=boundaries,
         )
         self.payment_requests = counter(
             "payment_requests_total", ("provider", "status"), "Payment requests by provider and outcome."
@@ -120,7 +135,7 @@ class GenerationTracker:
         status = self._status or _status_of(exc_type)
         metrics = self._metrics
         metrics.generation_requests.cell((status, self._model_type)).add(1.0)
-        metrics.generation_duration.record(duration, {"model_type": self._model_type, "status": status})
+        metrics.generation_duration.cell((self._model_type, status)).observe(duration)
         metrics.active_generations.cell((self._model_type,)).add(-1.0)
 
     async def __aenter__(self) -> GenerationTracker:

@@ -155,6 +155,22 @@ class LeanSpan(trace_api.Span, ReadableSpan):
             if self._end_time is None:
                 self._attributes[key] = value
 
+    def end_with(self, name: str | None, attributes: dict[str, str | int], error: bool) -> None:
+        """Rename, add otelkit's own attributes, set ERROR if asked, and end: one call and one lock
+        for what would be five API calls at the end of every request."""
+        with self._lock:
+            if self._end_time is None:
+                if name is not None:
+                    self._name = name
+                if isinstance(self._attributes, BoundedAttributes):
+                    for key, value in attributes.items():
+                        self._attributes[key] = value
+                else:
+                    self._attributes.update(attributes)
+                if error:
+                    self._set_status(StatusCode.ERROR, None)
+        self.end()
+
     def _bounded_attributes(self) -> BoundedAttributes:
         """From the first value application code sets, every attribute is cleaned and bounded as the SDK does."""
         if not isinstance(self._attributes, BoundedAttributes):

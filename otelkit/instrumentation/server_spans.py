@@ -10,7 +10,7 @@ run, so exemplars and child spans join the request's trace.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -22,24 +22,28 @@ from otelkit._internal.lean_spans import LeanSpan, LeanTracer
 from otelkit.instrumentation.routes import UNMATCHED
 
 
-class _AsgiHeaders(Getter[dict[str, str]]):
-    def get(self, carrier: dict[str, str], key: str) -> list[str] | None:
-        value = carrier.get(key)
-        return None if value is None else [value]
+class _AsgiHeaders(Getter[dict[bytes, bytes]]):
+    """Reads the raw ASGI headers (names lowercased, as the ASGI spec requires); a value is decoded
+    only when a propagator asks for it, not every header of every request."""
 
-    def keys(self, carrier: dict[str, str]) -> list[str]:
-        return list(carrier)
+    def get(self, carrier: dict[bytes, bytes], key: str) -> list[str] | None:
+        value = carrier.get(key.encode("latin-1"))
+        return None if value is None else [value.decode("latin-1")]
+
+    def keys(self, carrier: dict[bytes, bytes]) -> list[str]:
+        return [name.decode("latin-1") for name in carrier]
 
 
 _GETTER = _AsgiHeaders()
 
 
-def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for name, value in raw:
-        key = name.decode("latin-1").lower()
-        decoded = value.decode("latin-1")
-        headers[key] = f"{headers[key]},{decoded}" if key in headers else decoded
+def _headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """Name to value; a repeated header's values joined with commas (RFC 9110 5.3)."""
+    headers = dict(raw)
+    if len(headers) != len(raw):
+        headers = {}
+        for name, value in raw:
+            headers[name] = headers[name] + b"," + value if name in headers else value
     return headers
 
 
@@ -49,7 +53,8 @@ class ServerSpan:
     __slots__ = ("_failed", "_method", "_span", "_token")
 
     def __init__(self, tracer: Tracer | LeanTracer, scope: dict[str, Any], method: str) -> None:
-        headers = _headers(scope.get("headers", ()))
+        raw = scope.get("headers") or ()
+        headers = _headers(raw if isinstance(raw, list | tuple) else list(raw))
         parent = propagate.extract(headers, getter=_GETTER)
         attributes: dict[str, Any] = {
             "http.request.method": method,
@@ -62,8 +67,9 @@ class ServerSpan:
         if scope.get("query_string"):
             attributes["url.query"] = scope["query_string"].decode("latin-1")
         server = scope.get("server")
-        host = headers.get("host")
-        if host:
+        raw_host = headers.get(b"host")
+        if raw_host:
+            host = raw_host.decode("latin-1")
             name, _, port = host.rpartition(":") if host.rsplit(":", 1)[-1].isdigit() else (host, "", "")
             attributes["server.address"] = name
             if port:
@@ -73,8 +79,9 @@ class ServerSpan:
         client = scope.get("client")
         if client:
             attributes["client.address"] = client[0]
-        if "user-agent" in headers:
-            attributes["user_agent.original"] = headers["user-agent"]
+        user_agent = headers.get(b"user-agent")
+        if user_agent is not None:
+            attributes["user_agent.original"] = user_agent.decode("latin-1")
         self._method = method
         self._failed = False
         self._span: Span = tracer.start_span(method, parent, SpanKind.SERVER, attributes)
@@ -95,8 +102,17 @@ class ServerSpan:
         """Name by route (semconv: ``{method} {http.route}``), set status, end, detach."""
         span = self._span
         try:
+            if type(span) is LeanSpan:
+                matched = handler != UNMATCHED
+                attributes: dict[str, str | int] = {"http.route": handler} if matched else {}
+                attributes["http.response.status_code"] = status
+                error = status >= 500 and not self._failed
+                if error:
+                    attributes["error.type"] = str(status)
+                span.end_with(f"{self._method} {handler}" if matched else None, attributes, error)
+                return
             if span.is_recording():
-                set_attribute = span.set_known_attribute if type(span) is LeanSpan else span.set_attribute
+                set_attribute = span.set_attribute
                 if handler != UNMATCHED:
                     span.update_name(f"{self._method} {handler}")
                     set_attribute("http.route", handler)

@@ -283,3 +283,85 @@ def test_tracing_disabled_records_metrics_without_spans(otelkit_capture: Metrics
     TestClient(app).get("/items/1")
     assert otelkit_capture.spans == []
     assert otelkit_capture.value("http_requests_total", handler="/items/{item_id}") == 1
+
+
+@pytest.mark.parametrize("tracer", TRACERS)
+def test_a_5xx_answer_without_an_exception_marks_the_span(otelkit_capture: MetricsCapture, tracer: str) -> None:
+    app = make_app()
+
+    @app.get("/unavailable")
+    def unavailable() -> None:
+        raise HTTPException(503)
+
+    otelkit.init(app, http={"tracer": tracer}, **QUIET)
+    TestClient(app).get("/unavailable")
+    (span,) = otelkit_capture.spans
+    assert (span["name"], span["status"]) == ("GET /unavailable", "ERROR")
+    if tracer == "otelkit":  # the library follows the older conventions: no error.type, http.status_code
+        assert span["attributes"]["error.type"] == "503"
+        assert span["attributes"]["http.response.status_code"] == 503
+
+
+def test_repeated_headers_are_joined_and_every_baggage_line_is_extracted(otelkit_capture: MetricsCapture) -> None:
+    """Raw ASGI headers, as a server hands them over: a header may come on several lines."""
+    from opentelemetry import baggage
+
+    app = make_app()
+    seen: dict[str, object] = {}
+
+    @app.get("/baggage")
+    def read_baggage() -> None:
+        seen.update(baggage.get_all())
+
+    otelkit.init(app, **QUIET)
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = [
+        (b"host", b"shop.example:8443"),
+        (b"user-agent", b"probe/1.0"),
+        (b"baggage", b"tenant=acme"),
+        (b"traceparent", f"00-{trace_id}-00f067aa0ba902b7-01".encode()),
+        (b"user-agent", b"extra"),
+        (b"baggage", b"region=eu"),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "https",
+        "path": "/baggage",
+        "raw_path": b"/baggage",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("10.0.0.9", 5555),
+        "server": ("10.0.0.1", 8443),
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 200
+    assert seen == {"tenant": "acme", "region": "eu"}
+    (span,) = otelkit_capture.spans
+    assert span["trace_id"] == trace_id
+    attributes = span["attributes"]
+    assert attributes["user_agent.original"] == "probe/1.0,extra"
+    assert (attributes["server.address"], attributes["server.port"]) == ("shop.example", 8443)
+
+
+def test_span_attribute_limits_bound_the_request_span_too(
+    otelkit_capture: MetricsCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "4")
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    TestClient(app).get("/items/1")
+    (span,) = otelkit_capture.spans
+    assert span["name"] == "GET /items/{item_id}"  # renamed even when the route attribute is dropped
+    assert len(span["attributes"]) == 4

@@ -15,7 +15,6 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from prometheus_client import CollectorRegistry
 
@@ -30,6 +29,7 @@ from otelkit._internal.exporters import (
 )
 from otelkit._internal.overflow import OverflowWarner
 from otelkit._internal.push_and_pull import PushAndPullReader
+from otelkit._internal.sampling import ParentBasedRatio
 from otelkit._internal.state import CaptureHook
 from otelkit.settings import OtelkitSettings
 
@@ -172,7 +172,7 @@ def build_pipeline(
 
     tracing = settings.tracing
     ratio = sentry.sample_ratio if sentry is not None else tracing.sample_ratio
-    sampler = ParentBased(TraceIdRatioBased(ratio if tracing.enabled else 0.0))
+    sampler = ParentBasedRatio(ratio if tracing.enabled else 0.0)
     tracer_provider = TracerProvider(resource=resource, sampler=sampler)
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)

@@ -23,7 +23,6 @@ from otelkit._internal.lean_spans import LeanSpan
 from otelkit._internal.log_once import log_once
 
 _CACHE_LIMIT = 4096
-_kv_cache: dict[tuple[int, str, type, Any], bytes] = {}
 _fixed64 = struct.Struct("<Q").pack
 _fixed32 = struct.Struct("<I").pack
 _double = struct.Struct("<d").pack
@@ -89,42 +88,43 @@ def _key_value(key: str, value: Any) -> bytes:
     return _len_field(1, key.encode("utf-8")) + _len_field(2, _any_value(value))
 
 
-_string_pairs: dict[int, dict[tuple[str, str], bytes]] = {1: {}, 3: {}, 4: {}, 9: {}}
-"""Per field number: (key, string value) -> encoded KeyValue. The attribute item itself is the
-key, so a hit allocates nothing; other types go through ``_kv_cache`` (keyed with the type,
-since True, 1 and 1.0 are equal as dict keys)."""
+_pairs: dict[int, dict[tuple[str, Any, type], bytes]] = {1: {}, 3: {}, 4: {}, 9: {}}
+"""Per field number: (key, value, type of value) -> encoded KeyValue. The type is in the key
+because True, 1 and 1.0 are equal as dict keys but not on the wire."""
+_CACHED_STRING_MAX = 256
+"""Longer string values are encoded each time: a cache of 4096 large one-off values would be
+megabytes (a request body someone put in an attribute)."""
 
 
 def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
-    """Repeated KeyValue field; each scalar pair is encoded once and then served from a cache."""
+    """Repeated KeyValue field; each scalar pair is encoded once and then served from a cache.
+
+    The common case, every pair already cached, runs no Python code per attribute: the keys,
+    values and types are zipped and looked up by ``map`` in C.
+    """
     if not attributes:
         return b""
-    strings = _string_pairs.get(number)
-    parts = []
-    for item in attributes.items():
-        if strings is not None and item[1].__class__ is str:
-            encoded = strings.get(item)
-            if encoded is None:
-                encoded = _len_field(number, _key_value(*item))
-                if len(strings) >= _CACHE_LIMIT:
-                    strings.clear()
-                strings[item] = encoded
-        else:
-            encoded = _other_pair(number, *item)
-        parts.append(encoded)
-    return b"".join(parts)
+    cache = _pairs.get(number)
+    if cache is not None:
+        values = attributes.values()
+        try:
+            parts = list(map(cache.get, zip(attributes.keys(), values, map(type, values), strict=True)))
+        except TypeError:  # an unhashable value (a list): the pair by pair path
+            parts = [None]
+        if None not in parts:
+            return b"".join(parts)
+    return b"".join([_pair(number, cache, key, value) for key, value in attributes.items()])
 
 
-def _other_pair(number: int, key: str, value: Any) -> bytes:
-    if not isinstance(value, str | bool | int | float):
-        return encode_attribute(number, key, value)
-    cache_key = (number, key, type(value), value)
-    encoded = _kv_cache.get(cache_key)
-    if encoded is None:
-        encoded = encode_attribute(number, key, value)
-        if len(_kv_cache) >= _CACHE_LIMIT:
-            _kv_cache.clear()
-        _kv_cache[cache_key] = encoded
+def _pair(number: int, cache: dict[tuple[str, Any, type], bytes] | None, key: str, value: Any) -> bytes:
+    encoded = encode_attribute(number, key, value)
+    cacheable = isinstance(value, str | bool | int | float) and not (
+        isinstance(value, str) and len(value) > _CACHED_STRING_MAX
+    )
+    if cache is not None and cacheable:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[(key, value, type(value))] = encoded
     return encoded
 
 

@@ -146,3 +146,20 @@ def test_a_span_class_with_its_own_properties_is_read_through_them() -> None:
     )
     assert sent.name == "renamed"
     assert [(a.key, a.value.string_value) for a in sent.attributes] == [("from", "property")]
+
+
+def test_equal_values_of_other_types_keep_their_own_wire_type() -> None:
+    """True, 1 and 1.0 are one dict key in Python; the encoder's cache must not confuse them."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("otelkit.http")
+    for value in (True, 1, 1.0, "1", True, 1):
+        with tracer.start_as_current_span("span", attributes={"answer": value, "same": "x"}):
+            pass
+    spans = list(exporter.get_finished_spans())
+    ours = ExportTraceServiceRequest.FromString(encode_export_request(spans))
+    assert ours == encode_spans(spans)
+    sent = ours.resource_spans[0].scope_spans[0].spans
+    kinds = [span.attributes[0].value.WhichOneof("value") for span in sent]
+    assert kinds == ["bool_value", "int_value", "double_value", "string_value", "bool_value", "int_value"]

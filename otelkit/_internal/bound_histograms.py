@@ -89,8 +89,9 @@ class HistogramCell:
                 span_context = trace.get_current_span().get_span_context()
             if span_context.trace_flags.sampled:
                 exemplar = (value, time.time_ns(), span_context.span_id, span_context.trace_id)
-            elif self._filter == "always_on":
-                exemplar = (value, time.time_ns(), None, None)
+            elif self._filter == "always_on":  # every measurement; linked to its span when there is one
+                ids = (span_context.span_id, span_context.trace_id) if span_context.is_valid else (None, None)
+                exemplar = (value, time.time_ns(), *ids)
         with self._lock:
             self.buckets[index] += 1
             self.count += 1
@@ -266,7 +267,10 @@ class SdkHistogramCells:
         self._cells: dict[tuple[object, ...], _SdkCell] = {}
 
     def cell(self, values: tuple[object, ...]) -> _SdkCell:
-        found = self._cells.get(values)
+        try:
+            found = self._cells.get(values)
+        except TypeError:  # an unhashable label value: recorded under its string form, as bound cells do
+            return self.cell(tuple(str(value) for value in values))
         if found is None:
             attributes = {k: "" if v is None else str(v) for k, v in zip(self._label_names, values, strict=True)}
             # The SDK applies the cardinality limit; these cells only spare re-building the dict.

@@ -23,11 +23,11 @@ from otelkit.instrumentation.routes import UNMATCHED
 
 
 class _AsgiHeaders(Getter[dict[bytes, bytes]]):
-    """Reads the raw ASGI headers (names lowercased, as the ASGI spec requires); a value is decoded
-    only when a propagator asks for it, not every header of every request."""
+    """Reads the raw ASGI headers (names lowercased by `_headers`); a value is decoded only when a
+    propagator asks for it, not every header of every request."""
 
     def get(self, carrier: dict[bytes, bytes], key: str) -> list[str] | None:
-        value = carrier.get(key.encode("latin-1"))
+        value = carrier.get(key.lower().encode("latin-1"))
         return None if value is None else [value.decode("latin-1")]
 
     def keys(self, carrier: dict[bytes, bytes]) -> list[str]:
@@ -38,11 +38,15 @@ _GETTER = _AsgiHeaders()
 
 
 def _headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
-    """Name to value; a repeated header's values joined with commas (RFC 9110 5.3)."""
+    """Lowercased name to value; a repeated header's values joined with commas (RFC 9110 5.3).
+
+    Servers lowercase names as ASGI recommends, so one check of all names together usually
+    spares the loop; a server that keeps the client's case gets it."""
     headers = dict(raw)
-    if len(headers) != len(raw):
+    if len(headers) != len(raw) or not b"".join(headers).islower():
         headers = {}
-        for name, value in raw:
+        for raw_name, value in raw:
+            name = raw_name.lower()
             headers[name] = headers[name] + b"," + value if name in headers else value
     return headers
 

@@ -112,15 +112,33 @@ def test_without_a_span_context_the_current_span_is_the_exemplar() -> None:
     assert [(e.trace_id, e.span_id) for e in only_point(bound).exemplars] == [(0xABC, 0x12)]
 
 
-@pytest.mark.parametrize(("setting", "expected"), [("always_off", []), ("always_on", [(None, None)])])
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [("always_off", []), ("always_on", [(0xDEF, 0x34), (None, None)])],  # linked to its span, when it has one
+)
 def test_the_sdk_exemplar_filter_variable_is_honoured(
-    monkeypatch: pytest.MonkeyPatch, setting: str, expected: list[tuple[None, None]]
+    monkeypatch: pytest.MonkeyPatch, setting: str, expected: list[tuple[int | None, int | None]]
 ) -> None:
     monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", setting)
     bound = histograms()
     cell = create(bound).cell(("emails",))
     cell.observe(0.2, UNSAMPLED)
+    cell.observe(0.7)  # no current span at all
     assert [(e.trace_id, e.span_id) for e in only_point(bound).exemplars] == expected
+
+
+def test_the_sdk_fallback_records_an_unhashable_label_value_by_its_string_form() -> None:
+    from otelkit._internal.bound_histograms import SdkHistogramCells
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    cells = SdkHistogramCells(provider.get_meter("m"), "work_seconds", ("queue",), unit="s", description="Work.")
+    cells.cell((["a"],)).observe(0.1)
+    data = reader.get_metrics_data()
+    provider.shutdown()
+    assert data is not None
+    (point,) = data.resource_metrics[0].scope_metrics[0].metrics[0].data.data_points
+    assert dict(point.attributes) == {"queue": "['a']"}
 
 
 def test_attribute_sets_past_the_limit_fold_into_one_overflow_series(caplog: pytest.LogCaptureFixture) -> None:

@@ -355,6 +355,45 @@ def test_repeated_headers_are_joined_and_every_baggage_line_is_extracted(otelkit
     assert (attributes["server.address"], attributes["server.port"]) == ("shop.example", 8443)
 
 
+def test_header_names_in_any_case_are_read(otelkit_capture: MetricsCapture) -> None:
+    """ASGI asks servers to lowercase header names but does not require it."""
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = [
+        (b"Host", b"shop.example:8443"),
+        (b"Traceparent", f"00-{trace_id}-00f067aa0ba902b7-01".encode()),
+        (b"user-agent", b"probe/1.0"),
+        (b"User-Agent", b"extra"),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "https",
+        "path": "/items/1",
+        "raw_path": b"/items/1",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("10.0.0.9", 5555),
+        "server": ("10.0.0.1", 8443),
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        pass
+
+    asyncio.run(app(scope, receive, send))
+    (span,) = otelkit_capture.spans
+    assert span["trace_id"] == trace_id
+    assert span["attributes"]["server.address"] == "shop.example"
+    assert span["attributes"]["user_agent.original"] == "probe/1.0,extra"
+
+
 def test_span_attribute_limits_bound_the_request_span_too(
     otelkit_capture: MetricsCapture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -149,12 +149,6 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         if not tracer.trusts_known_attributes:
             self._bounded_attributes()
 
-    def set_known_attribute(self, key: str, value: str | int) -> None:
-        """What otelkit itself sets: already valid, so written without cleaning when no limit can bite."""
-        with self._lock:
-            if self._end_time is None:
-                self._attributes[key] = value
-
     def end_with(self, name: str | None, attributes: dict[str, str | int], error: bool) -> None:
         """Rename, add otelkit's own attributes, set ERROR if asked, and end: one call and one lock
         for what would be five API calls at the end of every request."""
@@ -162,11 +156,8 @@ class LeanSpan(trace_api.Span, ReadableSpan):
             if self._end_time is None:
                 if name is not None:
                     self._name = name
-                if isinstance(self._attributes, BoundedAttributes):
-                    for key, value in attributes.items():
-                        self._attributes[key] = value
-                else:
-                    self._attributes.update(attributes)
+                # A plain dict while no limit can bite (already valid values); else bounded as the SDK does.
+                self._attributes.update(attributes)
                 if error:
                     self._set_status(StatusCode.ERROR, None)
         self.end()

@@ -136,10 +136,15 @@ def after_the_end(span: trace.Span) -> None:
 
 
 def otelkit_sets(span: trace.Span) -> None:
-    """What the request middleware sets: the lean span's unchecked setter, the API on the SDK's."""
-    setter = span.set_known_attribute if isinstance(span, LeanSpan) else span.set_attribute
-    setter("http.route", "/items/{item_id}")
-    setter("user_agent.original", "Mozilla/5.0 (a long one)")
+    """What the request middleware does at the end: the lean span's one call, the API on the SDK's."""
+    attributes = {"http.route": "/items/{item_id}", "user_agent.original": "Mozilla/5.0 (a long one)"}
+    if isinstance(span, LeanSpan):
+        span.end_with("GET /items/{item_id}", {**attributes, "error.type": "503"}, error=True)
+        return
+    span.update_name("GET /items/{item_id}")
+    span.set_attributes({**attributes, "error.type": "503"})
+    span.set_status(Status(StatusCode.ERROR))
+    span.end()
 
 
 def raises_in_a_with_block(span: trace.Span) -> None:

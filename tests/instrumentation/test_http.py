@@ -48,6 +48,37 @@ def make_app() -> FastAPI:
     return app
 
 
+def serve_raw(app: FastAPI, path: str, headers: list[tuple[bytes, bytes]]) -> int:
+    """One GET over raw ASGI, headers exactly as given (a server may repeat them or keep their case);
+    returns the status."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("10.0.0.9", 5555),
+        "server": ("10.0.0.1", 8443),
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    status = sent[0]["status"]
+    assert isinstance(status, int)
+    return status
+
+
 def test_requests_are_counted_exactly_by_route_template(otelkit_capture: MetricsCapture) -> None:
     app = make_app()
     otelkit.init(app, **QUIET)
@@ -323,30 +354,7 @@ def test_repeated_headers_are_joined_and_every_baggage_line_is_extracted(otelkit
         (b"user-agent", b"extra"),
         (b"baggage", b"region=eu"),
     ]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "https",
-        "path": "/baggage",
-        "raw_path": b"/baggage",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("10.0.0.9", 5555),
-        "server": ("10.0.0.1", 8443),
-    }
-    sent: list[dict[str, object]] = []
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    assert sent[0]["status"] == 200
+    assert serve_raw(app, "/baggage", headers) == 200
     assert seen == {"tenant": "acme", "region": "eu"}
     (span,) = otelkit_capture.spans
     assert span["trace_id"] == trace_id
@@ -366,28 +374,7 @@ def test_header_names_in_any_case_are_read(otelkit_capture: MetricsCapture) -> N
         (b"user-agent", b"probe/1.0"),
         (b"User-Agent", b"extra"),
     ]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "https",
-        "path": "/items/1",
-        "raw_path": b"/items/1",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("10.0.0.9", 5555),
-        "server": ("10.0.0.1", 8443),
-    }
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, object]) -> None:
-        pass
-
-    asyncio.run(app(scope, receive, send))
+    assert serve_raw(app, "/items/1", headers) == 200
     (span,) = otelkit_capture.spans
     assert span["trace_id"] == trace_id
     assert span["attributes"]["server.address"] == "shop.example"

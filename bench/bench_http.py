@@ -44,15 +44,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(url: str, timeout: float = 20.0) -> None:
+def wait_ready(url: str, timeout: float = 20.0, poll: float = 0.1) -> None:
+    """``poll`` also bounds each attempt (ten times it): a server under valgrind answers slowly."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(url, timeout=1).read()
+            urllib.request.urlopen(url, timeout=poll * 10).read()
             return
         except OSError:
-            time.sleep(0.1)
+            time.sleep(poll)
     raise TimeoutError(url)
+
+
+def uvicorn_command(port: int, stack: list[str]) -> list[str]:
+    """One worker serving bench/http_app.py (``BENCH_VARIANT`` picks the variant) on ``port``."""
+    app = "bench.http_app:app"
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        *stack,
+    ]
 
 
 def start_collector(tmp: Path) -> tuple[subprocess.Popen[bytes] | None, str | None]:
@@ -99,22 +117,7 @@ def measure(
     env = {**os.environ, "BENCH_VARIANT": variant, "PYTHONPATH": str(REPO), **(extra_env or {})}
     if otlp:
         env["BENCH_OTLP_ENDPOINT"] = otlp
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.http_app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            *stack,
-        ],
-        env=env,
-        cwd=REPO,
-    )
+    server = subprocess.Popen(uvicorn_command(port, stack), env=env, cwd=REPO)
     try:
         url = f"http://127.0.0.1:{port}/items/1"
         wait_ready(url)

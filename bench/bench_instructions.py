@@ -22,26 +22,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.bench_http import VARIANTS, free_port, start_collector  # noqa: E402
-
-
-def wait_ready(url: str, timeout: float = 180.0) -> None:
-    """Python under valgrind starts about fifty times slower."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=5).read()
-            return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(url)
+from bench.bench_http import STACKS, VARIANTS, free_port, start_collector, uvicorn_command, wait_ready  # noqa: E402
 
 
 def wrk(url: str, seconds: int) -> int:
@@ -71,24 +57,12 @@ def instructions_per_request(variant: str, otlp: str | None, seconds: int, workd
         "valgrind",
         "--tool=callgrind",
         f"--callgrind-out-file={profile}.%p",
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.http_app:app",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
+        *uvicorn_command(port, STACKS["uvloop+httptools"]),
     ]
     server = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}/items/1"
-        wait_ready(url)
+        wait_ready(url, timeout=180, poll=1)  # Python under valgrind starts about fifty times slower
         wrk(url, 10)  # warm-up: imports, caches, the first exports
         subprocess.run(["callgrind_control", "--zero", str(server.pid)], capture_output=True, check=True)
         requests = wrk(url, seconds)

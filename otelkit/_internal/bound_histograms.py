@@ -38,7 +38,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
 
-from otelkit._internal.overflow import OVERFLOW_ATTRIBUTE, OverflowWarner
+from otelkit._internal.bound import LabelledCells
+from otelkit._internal.overflow import OverflowWarner
 
 _Exemplar = tuple[float, int, int | None, int | None]
 """value, time, span id, trace id"""
@@ -124,7 +125,7 @@ class HistogramCell:
         )
 
 
-class BoundHistogram:
+class BoundHistogram(LabelledCells[HistogramCell]):
     """A histogram whose attribute sets are bound once and then cost a dict lookup and a lock.
 
     >>> duration = histograms.create("jobs_seconds", ("queue",), ...)   # doctest: +SKIP
@@ -142,47 +143,18 @@ class BoundHistogram:
         cardinality_limit: int,
         warner: OverflowWarner,
     ) -> None:
-        self.name = name
+        super().__init__(name, label_names, cardinality_limit=cardinality_limit, warner=warner)
         self.unit = unit
         self.description = description
-        self._label_names = tuple(label_names)
         self._bounds = tuple(boundaries)
         self._exemplars = exemplar_filter()
-        self._cells: dict[tuple[object, ...], HistogramCell] = {}
-        self._lock = threading.Lock()
-        self._limit = cardinality_limit
-        self._warner = warner
-        self._overflow: HistogramCell | None = None
 
-    def cell(self, values: tuple[object, ...]) -> HistogramCell:
-        """The cell for these label values (in ``label_names`` order), created on first use."""
-        try:
-            found = self._cells.get(values)
-        except TypeError:  # an unhashable label value: record it under its string form
-            return self.cell(tuple(str(value) for value in values))
-        return found if found is not None else self._create(values)
-
-    def _create(self, values: tuple[object, ...]) -> HistogramCell:
-        with self._lock:
-            found = self._cells.get(values)
-            if found is not None:
-                return found
-            if len(self._cells) >= self._limit:
-                if self._overflow is None:
-                    self._overflow = HistogramCell({OVERFLOW_ATTRIBUTE: True}, self._bounds, self._exemplars)
-                    self._warner.warn(self.name)
-                return self._overflow
-            pairs = zip(self._label_names, values, strict=True)
-            cell = HistogramCell({k: "" if v is None else str(v) for k, v in pairs}, self._bounds, self._exemplars)
-            self._cells[values] = cell
-            return cell
+    def _new_cell(self, attributes: dict[str, str | bool]) -> HistogramCell:
+        return HistogramCell(attributes, self._bounds, self._exemplars)
 
     def metric(self, now: int) -> Metric | None:
         """The cumulative metric of every cell that has observed something, or None."""
-        cells = list(self._cells.values())
-        if self._overflow is not None:
-            cells.append(self._overflow)
-        points = [point for point in (cell.point(now) for cell in cells) if point is not None]
+        points = [point for point in (cell.point(now) for cell in self.all_cells()) if point is not None]
         if not points:
             return None
         data = Histogram(data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE)

@@ -24,7 +24,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, ExponentialBucketHistogramAggregation
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from prometheus_client import CollectorRegistry
 
 from otelkit._internal.bound_histograms import BoundHistograms
@@ -158,6 +158,14 @@ def otlp_metric_reader(settings: OtelkitSettings, warner: OverflowWarner) -> Per
     )
 
 
+class _Encoded(list[ReadableSpan]):
+    """A batch with its wire encoding, for the gRPC exporter's ``_translate_data``."""
+
+    def __init__(self, spans: Sequence[ReadableSpan], payload: bytes) -> None:
+        super().__init__(spans)
+        self.payload = payload
+
+
 def otlp_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None = None) -> SpanExporter:
     if otlp.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
@@ -186,7 +194,11 @@ def otlp_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None 
                 self._client = PreEncodedTraceStub(self._channel)
 
             def _translate_data(self, data: Sequence[ReadableSpan]) -> bytes:  # type: ignore[override]
-                return encode_export_request(data)
+                return data.payload if isinstance(data, _Encoded) else encode_export_request(data)
+
+            def export_encoded(self, spans: Sequence[ReadableSpan], payload: bytes) -> SpanExportResult:
+                """Export ``spans`` as ``payload``, their encoding already made (with Sentry's, in one pass)."""
+                return self.export(_Encoded(spans, payload))
 
         return FastEncodingGrpcExporter(
             endpoint=otlp.endpoint,

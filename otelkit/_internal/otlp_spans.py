@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
@@ -97,13 +97,18 @@ megabytes (a request body someone put in an attribute)."""
 
 
 def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
-    """Repeated KeyValue field; each scalar pair is encoded once and then served from a cache.
+    return b"".join(_attribute_parts(number, attributes)) if attributes else b""
+
+
+def _attribute_parts(number: int, attributes: Mapping[str, Any] | None) -> list[bytes]:
+    """Repeated KeyValue field, one encoded pair per attribute, in order; each scalar pair is
+    encoded once and then served from a cache.
 
     The common case, every pair already cached, runs no Python code per attribute: the keys,
     values and types are zipped and looked up by ``map`` in C.
     """
     if not attributes:
-        return b""
+        return []
     cache = _pairs.get(number)
     if cache is not None:
         values = attributes.values()
@@ -112,8 +117,8 @@ def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
         except TypeError:  # an unhashable value (a list): the pair by pair path
             parts = [None]
         if None not in parts:
-            return b"".join(parts)
-    return b"".join([_pair(number, cache, key, value) for key, value in attributes.items()])
+            return parts  # type: ignore[return-value]
+    return [_pair(number, cache, key, value) for key, value in attributes.items()]
 
 
 def _pair(number: int, cache: dict[tuple[str, Any, type], bytes] | None, key: str, value: Any) -> bytes:
@@ -152,6 +157,19 @@ SpanAttributesEncoder = Callable[[Mapping[str, Any]], bytes]
 scrubs them there, pair by cached pair, instead of copying every span first."""
 
 
+class SecondEncoding(Protocol):
+    """What `encode_export_request_twice` needs to encode a batch for a second destination that
+    sees the spans changed (Sentry: scrubbed)."""
+
+    def replacement(self, span: ReadableSpan) -> ReadableSpan | None:
+        """A span to encode whole in place of ``span`` (its events or status change), or None
+        when only attributes may change."""
+
+    def attributes(self, parts: list[bytes], attributes: Mapping[str, Any]) -> bytes:
+        """The second destination's attributes field, from the first one's encoded pairs
+        (one per item of ``attributes``, in order)."""
+
+
 def span_attributes(attributes: Mapping[str, Any] | None) -> bytes:
     return _attributes(9, attributes)
 
@@ -173,8 +191,22 @@ copies (``MappingProxyType``, ``tuple(events)``) fewer a span. Any other class (
 wrapper may override a property) is read through its properties."""
 
 
+_ATTRIBUTES_PART = 3
+"""Where `_span_parts` puts the attributes field."""
+
+
 def encode_span(span: ReadableSpan, attributes_encoder: SpanAttributesEncoder | None = None) -> bytes:
     """One ``Span`` message; the order of fields on the wire does not matter to a parser."""
+    if attributes_encoder is None:
+        return b"".join(_span_parts(span)[0])
+    parts, attributes = _span_parts(span, encode_attributes=False)
+    parts[_ATTRIBUTES_PART] = attributes_encoder(attributes)
+    return b"".join(parts)
+
+
+def _span_parts(span: ReadableSpan, encode_attributes: bool = True) -> tuple[list[bytes], Mapping[str, Any]]:
+    """The fields of one ``Span`` message, the attributes at `_ATTRIBUTES_PART` (empty unless
+    ``encode_attributes``), and the attributes themselves."""
     if span.__class__ in _FIELDS_READABLE:
         context, kind_member, name, parent = span._context, span._kind, span._name, span._parent
         start, end, attributes, status = span._start_time, span._end_time, span._attributes or {}, span._status
@@ -201,7 +233,7 @@ def encode_span(span: ReadableSpan, attributes_encoder: SpanAttributesEncoder | 
         b"\x0a\x10" + context.trace_id.to_bytes(16, "big") + b"\x12\x08" + context.span_id.to_bytes(8, "big"),
         head,
         _TIMES(b"\x39", start or 0, b"\x41", end or 0),
-        _attributes(9, attributes) if attributes_encoder is None else attributes_encoder(attributes),
+        _attributes(9, attributes) if encode_attributes else b"",
     ]
     if context.trace_state:
         parts.append(_string_field(3, context.trace_state.to_header()))
@@ -242,7 +274,7 @@ def encode_span(span: ReadableSpan, attributes_encoder: SpanAttributesEncoder | 
         parts.append(
             _len_field(15, _string_field(2, status.description or "") + (b"\x18" + _varint(code) if code else b""))
         )
-    return b"".join(parts)
+    return parts, attributes
 
 
 def _flags(remote: bool) -> int:
@@ -254,20 +286,57 @@ def encode_export_request(
     spans: Sequence[ReadableSpan], attributes_encoder: SpanAttributesEncoder | None = None
 ) -> bytes:
     """An ``ExportTraceServiceRequest``: spans grouped by resource, then by instrumentation scope."""
+    return _request(_grouped(spans), [encode_span(span, attributes_encoder) for span in spans])
+
+
+def encode_export_request_twice(spans: Sequence[ReadableSpan], second: SecondEncoding) -> tuple[bytes, bytes]:
+    """The request `encode_export_request` makes, and the one for a second destination, in one pass:
+    every field but the changed attributes is encoded once, and the second attributes are
+    derived from the first ones' encoded pairs."""
+
+    def second_attributes(attributes: Mapping[str, Any]) -> bytes:
+        return second.attributes(_attribute_parts(9, attributes), attributes)
+
+    first, other = [], []
+    for span in spans:
+        replacement = second.replacement(span)
+        if replacement is not None:  # events or status change too: encoded whole, twice (errors: rare)
+            first.append(encode_span(span))
+            other.append(encode_span(replacement, second_attributes))
+            continue
+        parts, attributes = _span_parts(span, encode_attributes=False)
+        pairs = _attribute_parts(9, attributes)
+        parts[_ATTRIBUTES_PART] = b"".join(pairs)
+        first.append(b"".join(parts))
+        parts[_ATTRIBUTES_PART] = second.attributes(pairs, attributes)
+        other.append(b"".join(parts))
+    groups = _grouped(spans)
+    return _request(groups, first), _request(groups, other)
+
+
+_Groups = list[tuple[Any, list[tuple[Any, list[int]]]]]
+
+
+def _grouped(spans: Sequence[ReadableSpan]) -> _Groups:
+    """Positions of ``spans`` by resource, then by instrumentation scope, in first-seen order."""
     # Grouped by identity: a process's spans share one Resource object, and hashing a Resource
     # serialises its attributes to JSON (the SDK's encoder pays that for every span).
-    by_resource: dict[int, tuple[Any, dict[Any, list[bytes]]]] = {}
-    for span in spans:
+    by_resource: dict[int, tuple[Any, dict[Any, list[int]]]] = {}
+    for position, span in enumerate(spans):
         resource = span.resource
         entry = by_resource.get(id(resource))
         if entry is None:
             entry = by_resource[id(resource)] = (resource, {})
-        entry[1].setdefault(span.instrumentation_scope or None, []).append(encode_span(span, attributes_encoder))
+        entry[1].setdefault(span.instrumentation_scope or None, []).append(position)
+    return [(resource, list(scopes.items())) for resource, scopes in by_resource.values()]
+
+
+def _request(groups: _Groups, encoded: list[bytes]) -> bytes:
     request = []
-    for resource, scopes in by_resource.values():
+    for resource, scopes in groups:
         resource_bytes = _attributes(1, resource.attributes) if resource is not None else b""
         body = [_len_field(1, resource_bytes)]
-        for scope, encoded in scopes.items():
+        for scope, positions in scopes:
             scope_bytes = b""
             if scope is not None:
                 scope_bytes = (
@@ -275,7 +344,7 @@ def encode_export_request(
                     + _string_field(2, scope.version or "")
                     + _attributes(3, getattr(scope, "attributes", None))
                 )
-            scope_spans = _len_field(1, scope_bytes) + b"".join(_len_field(2, item) for item in encoded)
+            scope_spans = _len_field(1, scope_bytes) + b"".join(_len_field(2, encoded[at]) for at in positions)
             if scope is not None and scope.schema_url:
                 scope_spans += _string_field(3, scope.schema_url)
             body.append(_len_field(2, scope_spans))

@@ -115,7 +115,7 @@ class Pipeline:
     exporting: bool = False
     """True when OTLP exporters push to ``otlp.endpoint`` (never under the pytest capture)."""
     sentry: SentryBridge | None = None
-    """Sentry, when started: its span exporter is one of the tracer provider's processors."""
+    """Sentry, when started: it shares the tracer provider's batch processor with the collector."""
     bound_histograms: BoundHistograms | None = None
     """In-process histograms every reader merges; None when a reader could not (then the SDK's)."""
 
@@ -143,8 +143,8 @@ def build_pipeline(
 ) -> Pipeline:
     """With a pytest ``capture``, its in-memory sinks replace the OTLP exporters: no traffic leaves.
 
-    With ``sentry``, its ratio is the sampler's (one decision for the collector and Sentry) and
-    its span exporter gets a batch processor of its own, so a slow Sentry cannot hold up the collector.
+    With ``sentry``, its ratio is the sampler's (one decision for the collector and Sentry), and one
+    batch processor feeds both (Sentry's own bounded queue behind it: a slow Sentry holds up nothing).
     """
     resource = build_resource(settings)
     warner = OverflowWarner(settings.metrics.cardinality_limit)
@@ -176,21 +176,21 @@ def build_pipeline(
     tracer_provider = TracerProvider(resource=resource, sampler=sampler)
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
-    if pushing and settings.otlp.traces and tracing.enabled:
+    if tracing.enabled:
         with sdk_self_metrics(settings.metrics.sdk_self_metrics):
-            processor = BatchSpanProcessor(
-                otlp_span_exporter(settings.otlp, meter_provider),
-                max_queue_size=tracing.max_queue_size,
-                max_export_batch_size=min(tracing.max_export_batch_size, tracing.max_queue_size),
-                export_timeout_millis=settings.otlp.timeout_seconds * 1000,
-                meter_provider=meter_provider,
-            )
-        tracer_provider.add_span_processor(processor)
-    if sentry is not None and tracing.enabled:
-        with sdk_self_metrics(settings.metrics.sdk_self_metrics):
-            sentry_processor = sentry.span_processor(meter_provider)
-        if sentry_processor is not None:
-            tracer_provider.add_span_processor(sentry_processor)
+            exporter = otlp_span_exporter(settings.otlp, meter_provider) if pushing and settings.otlp.traces else None
+            if sentry is not None:
+                exporter = sentry.span_exporter(exporter, meter_provider) or exporter
+            if exporter is not None:
+                tracer_provider.add_span_processor(
+                    BatchSpanProcessor(
+                        exporter,
+                        max_queue_size=tracing.max_queue_size,
+                        max_export_batch_size=min(tracing.max_export_batch_size, tracing.max_queue_size),
+                        export_timeout_millis=settings.otlp.timeout_seconds * 1000,
+                        meter_provider=meter_provider,
+                    )
+                )
     return Pipeline(
         meter_provider,
         tracer_provider,

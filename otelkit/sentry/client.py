@@ -5,8 +5,8 @@ the pytest capture, and only if the application has not initialised sentry-sdk i
 `SentryBridge.start` initialises sentry-sdk for errors only (``traces_sample_rate=None``,
 ``instrumenter="otel"``: it never builds a transaction or span of its own), with the integrations
 that cost nothing per request (dedupe, excepthook, atexit, logging) and ``OTLPIntegration``
-for the trace linking; the spans themselves reach Sentry through `SentrySpanExporter`, which
-the pipeline attaches to otelkit's TracerProvider. No auto-enabling integration is loaded:
+for the trace linking; the spans themselves reach Sentry through `SentryFanOut`, the exporter
+of otelkit's batch span processor beside the collector's. No auto-enabling integration is loaded:
 Sentry's Starlette and FastAPI integrations would wrap every request in a second tracing
 middleware (issue 4 measured 0.08x of bare throughput; `bench/bench_sentry.py --peers` shows it).
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 import sentry_sdk
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter
 from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.excepthook import ExcepthookIntegration
@@ -36,7 +36,8 @@ from otelkit.sentry import breadcrumbs
 from otelkit.sentry.asgi import SentryRequestMiddleware, describe_current_request
 from otelkit.sentry.sampling import check_one_ratio, spans_go_to_sentry, trace_sample_ratio
 from otelkit.sentry.scrubbing import Scrubber
-from otelkit.sentry.spans import SentryBatchSpanProcessor, SentrySpanExporter
+from otelkit.sentry.span_encoding import ScrubbedSpans
+from otelkit.sentry.spans import EXPORT_TIMEOUT_SECONDS, SentryFanOut, SentrySpanSender, SentryTransport
 from otelkit.settings import OtelkitSettings
 
 logger = logging.getLogger("otelkit")
@@ -109,24 +110,27 @@ class SentryBridge:
         sentry = settings.sentry
         self.scrubber = Scrubber(sentry.scrub_fields, sentry.scrub_values, send_default_pii=sentry.send_default_pii)
         self._client: Any = None
+        self._sender: SentrySpanSender | None = None
 
     @property
     def sample_ratio(self) -> float:
         """The one sampler's ratio (see `otelkit.sentry.sampling`)."""
         return trace_sample_ratio(self.settings, sentry_started=True)
 
-    def span_processor(self, meter_provider: MeterProvider | None = None) -> SpanProcessor | None:
-        """What sends the OpenTelemetry spans to Sentry, queue bounded like the collector's;
-        None when Sentry takes no spans."""
+    def span_exporter(
+        self, collector: SpanExporter | None, meter_provider: MeterProvider | None = None
+    ) -> SpanExporter | None:
+        """The exporter of otelkit's batch span processor: ``collector`` (may be None) and Sentry, each
+        batch encoded once for both; None when Sentry takes no spans. Sentry's queue is bounded like
+        the processor's."""
         if not spans_go_to_sentry(self.settings):
             return None
-        tracing = self.settings.tracing
-        return SentryBatchSpanProcessor(
-            SentrySpanExporter(self._dsn, self.scrubber),
-            max_queue_size=tracing.max_queue_size,
-            max_export_batch_size=min(tracing.max_export_batch_size, tracing.max_queue_size),
+        self._sender = SentrySpanSender(
+            SentryTransport(self._dsn),
+            max_queued_spans=self.settings.tracing.max_queue_size,
             meter_provider=meter_provider,
         )
+        return SentryFanOut(collector, self._sender, ScrubbedSpans(self.scrubber))
 
     def start(self) -> None:
         sentry = self.settings.sentry
@@ -184,11 +188,15 @@ class SentryBridge:
         app.state.otelkit_sentry = self
 
     def flush(self, timeout_seconds: float) -> None:
+        if self._sender is not None:
+            self._sender.flush(timeout_seconds)
         if self._client is not None and self._client.is_active():
             self._client.flush(timeout=timeout_seconds)
 
     def close(self, timeout_seconds: float) -> None:
         """Flush queued events (at most ``SHUTDOWN_TIMEOUT_SECONDS``) and stop the client."""
+        if self._sender is not None:
+            self._sender.shutdown(min(timeout_seconds, EXPORT_TIMEOUT_SECONDS))
         client, self._client = self._client, None
         if client is None:
             return

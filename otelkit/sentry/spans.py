@@ -4,53 +4,57 @@ This is the mechanism current sentry-sdk supports (``OTLPIntegration``: Sentry i
 traces at ``/api/<project>/integration/otlp/v1/traces/``, and error events take the trace and
 span id of the active OpenTelemetry span). The integration would add an exporter to the
 *global* TracerProvider and replace the global propagator with a Sentry-only one; otelkit
-switches both off and attaches `SentrySpanExporter` to its own provider, behind a bounded
-batch processor of its own, so a slow Sentry fills only Sentry's queue and never delays the
-collector's export or a request.
+switches both off and feeds Sentry from its own provider.
+
+One batch span processor serves the collector and Sentry: a span is queued once, and its export
+thread encodes each batch once for both (`encode_export_request_twice`, Sentry's copy scrubbed by
+`ScrubbedSpans`), exports to the collector and hands Sentry's bytes to `SentrySpanSender`. The
+sender has a bounded queue and a thread of its own, so a slow or hung Sentry fills only that
+queue (drops counted in ``otel_sdk_processor_span_processed_total{error_type="queue_full"}``)
+and never delays the collector's export or a request.
 
 Why not the SDK's OTLP/HTTP exporter: it merges ``OTEL_EXPORTER_OTLP_HEADERS`` and the
 ``OTEL_EXPORTER_OTLP_*CERTIFICATE`` variables into every exporter, so the collector's API key
-would travel to Sentry. Here the request carries Sentry's auth header and nothing else; spans
-are scrubbed (query strings, secret path parameters, header captures, client addresses, card
-numbers in messages and status descriptions), encoded once per batch with otelkit's OTLP
-encoder, and gzipped at level 1 (the SDK's level 9 costs four times the CPU for a few percent).
+would travel to Sentry. Here the request carries Sentry's auth header and nothing else, and the
+body is gzipped at level 1 (the SDK's level 9 costs four times the CPU for a few percent).
 """
 
 from __future__ import annotations
 
 import gzip
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 import certifi
 import urllib3
-from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import Status
+from opentelemetry.metrics import MeterProvider, get_meter_provider
+from opentelemetry.sdk._shared_internal._processor_metrics import create_processor_metrics
+from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
+from opentelemetry.sdk.environment_variables._internal import parse_boolean_environment_variable
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.semconv._incubating.attributes.otel_attributes import OtelComponentTypeValues
 from sentry_sdk.consts import VERSION, EndpointType
 from sentry_sdk.utils import Dsn
 
-from otelkit._internal.otlp_spans import encode_attribute, encode_export_request
-from otelkit.sentry.scrubbing import Scrubber
+from otelkit._internal.log_once import log_exception_once
+from otelkit._internal.otlp_spans import encode_export_request_twice
+from otelkit.sentry.span_encoding import ScrubbedSpans
 
 logger = logging.getLogger("otelkit")
 
 EXPORT_TIMEOUT_SECONDS = 5.0
-"""Per export request to Sentry: a hung ingest holds the Sentry export thread this long, no more."""
+"""Per export request to Sentry: a hung ingest holds the Sentry thread this long, no more; shutdown
+waits this long at most for what is queued."""
 DEFAULT_RETRY_AFTER_SECONDS = 60.0
 """How long to stop sending when Sentry answers 429 without saying for how long."""
-_CACHE_LIMIT = 8192
-_MISSING = object()
-_SCALARS = (str, bool, int, float)
-DROP_REPORT_BATCH = 64
-_CHUNK = 32
-"""Spans scrubbed and encoded at a time. Serialised requests concatenate into one (``resource_spans``
-is a repeated field), and short-lived copies die young instead of reaching the old GC generation."""
 
 
 def sentry_otlp_endpoint(dsn: str) -> tuple[str, dict[str, str]]:
@@ -59,209 +63,181 @@ def sentry_otlp_endpoint(dsn: str) -> tuple[str, dict[str, str]]:
     return auth.get_api_url(EndpointType.OTLP_TRACES), {"X-Sentry-Auth": auth.to_header()}
 
 
-class _ScrubbedSpan:
-    """What the encoder reads of a finished span, with attributes, events and status scrubbed."""
+class SentryTransport:
+    """OTLP/HTTP protobuf to Sentry: one request per payload, no retries (Sentry's own SDK drops too),
+    a pause when Sentry answers 429, failures logged once per reason."""
 
-    __slots__ = (
-        "attributes",
-        "context",
-        "dropped_attributes",
-        "dropped_events",
-        "dropped_links",
-        "end_time",
-        "events",
-        "instrumentation_scope",
-        "kind",
-        "links",
-        "name",
-        "parent",
-        "resource",
-        "start_time",
-        "status",
-    )
-
-    def __init__(self, span: ReadableSpan, attributes: Mapping[str, Any], events: Sequence[Event], status: Status):
-        self.attributes, self.events, self.status = attributes, events, status
-        self.context, self.parent, self.name, self.kind = span.context, span.parent, span.name, span.kind
-        self.start_time, self.end_time, self.links = span.start_time, span.end_time, span.links
-        self.resource, self.instrumentation_scope = span.resource, span.instrumentation_scope
-        self.dropped_attributes, self.dropped_events = span.dropped_attributes, span.dropped_events
-        self.dropped_links = span.dropped_links
-
-
-def _pair_key(key: str, value: Any, route: str | None = None) -> tuple[Any, ...] | None:
-    """The cache key of one attribute pair; None for a sequence, never cached ((True,) == (1,) as keys).
-    The value's type is in it: True, 1 and 1.0 are equal as dict keys but not on the wire. ``url.path``
-    is scrubbed by route, so the route is in its key."""
-    if value.__class__ not in _SCALARS:
-        return None
-    return (key, value.__class__, value, route) if key == "url.path" else (key, value.__class__, value)
-
-
-_PairKey = tuple[Any, ...]
-
-
-def _cached(cache: dict[_PairKey, Any], key: _PairKey | None, compute: Callable[..., Any], *args: Any) -> Any:
-    """``compute(*args)`` once per key in a bounded cache (cleared when full); every time for a None key."""
-    if key is None:
-        return compute(*args)
-    found = cache.get(key, _MISSING)
-    if found is _MISSING:
-        found = compute(*args)
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        cache[key] = found
-    return found
-
-
-class SpanScrubber:
-    """Scrubs what `ScrubbedAttributesEncoder` does not see: events' attributes and status
-    descriptions. Pairs repeat, so each distinct one is scrubbed once (bounded cache)."""
-
-    def __init__(self, scrubber: Scrubber) -> None:
-        self._scrubber = scrubber
-        self._pairs: dict[tuple[Any, ...], Any] = {}
-
-    def attributes(self, attributes: Mapping[str, Any]) -> Mapping[str, Any]:
-        """``attributes`` itself when nothing changes, else a scrubbed copy."""
-        scrubbed: dict[str, Any] = {}
-        changed = False
-        for key, value in attributes.items():
-            result = _cached(self._pairs, _pair_key(key, value), self._scrubber.scrub_attribute, key, value)
-            changed = changed or result != value
-            scrubbed[key] = result
-        return scrubbed if changed else attributes
-
-    def events_and_status(self, span: ReadableSpan) -> ReadableSpan:
-        """``span`` itself unless it has events or a status description, which get scrubbed here;
-        its attributes are left for `ScrubbedAttributesEncoder`."""
-        if not span.events and not span.status.description:
-            return span
-        events = [Event(event.name, self.attributes(event.attributes or {}), event.timestamp) for event in span.events]
-        status = span.status
-        if status.description:
-            status = Status(status.status_code, self._scrubber.scrub_text(status.description))
-        return cast(ReadableSpan, _ScrubbedSpan(span, span.attributes or {}, events, status))
-
-
-class ScrubbedAttributesEncoder:
-    """Encodes span attributes scrubbed, for `encode_export_request`: each distinct pair is scrubbed
-    and encoded once (bounded cache), so a span costs what the collector's encoding costs and no
-    copy of it is made. ``url.path`` is scrubbed by the span's route template, which is in the key."""
-
-    def __init__(self, scrubber: Scrubber) -> None:
-        self._scrubber = scrubber
-        self._pairs: dict[tuple[Any, ...], bytes] = {}
-
-    def __call__(self, attributes: Mapping[str, Any]) -> bytes:
-        route = attributes.get("http.route")
-        route = route if isinstance(route, str) else None
-        pairs = self._pairs
-        parts = []
-        for key, value in attributes.items():  # `_cached`, inlined: this loop runs for every attribute exported
-            cache_key = _pair_key(key, value, route)
-            encoded = pairs.get(cache_key) if cache_key is not None else None
-            if encoded is None:
-                encoded = _cached(pairs, cache_key, self._encode, key, value, route)
-            parts.append(encoded)
-        return b"".join(parts)
-
-    def _encode(self, key: str, value: Any, route: str | None) -> bytes:
-        return encode_attribute(9, key, self._scrubber.scrub_attribute(key, value, route))
-
-
-class SentrySpanExporter(SpanExporter):
-    """OTLP/HTTP protobuf to Sentry: one request per batch, no retries (Sentry's own SDK drops too),
-    a pause when Sentry answers 429, failures logged once."""
-
-    def __init__(self, dsn: str, scrubber: Scrubber) -> None:
+    def __init__(self, dsn: str) -> None:
         self._url, auth = sentry_otlp_endpoint(dsn)
         self._headers = {**auth, "Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}
         self._pool = _pool_for(self._url)
-        self._span_scrubber = SpanScrubber(scrubber)
-        self._attributes_encoder = ScrubbedAttributesEncoder(scrubber)
         self._paused_until = 0.0
         self._warned: set[str] = set()
-        self._shutdown = False
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if self._shutdown or time.monotonic() < self._paused_until:
-            return SpanExportResult.FAILURE
+    def send(self, payload: bytes) -> bool:
+        if time.monotonic() < self._paused_until:
+            return False
         try:
-            scrub, attributes = self._span_scrubber.events_and_status, self._attributes_encoder
-            payload = b"".join(
-                encode_export_request([scrub(span) for span in spans[start : start + _CHUNK]], attributes)
-                for start in range(0, len(spans), _CHUNK)
-            )
-            body = gzip.compress(payload, compresslevel=1, mtime=0)
+            body = gzip.compress(payload, compresslevel=1, mtime=0)  # zlib lets go of the GIL meanwhile
             response = self._pool.request("POST", self._url, body=body, headers=self._headers)
         except Exception as exc:
             self._warn_once(type(exc).__name__, "otelkit: sending spans to Sentry failed: %r", exc)
-            return SpanExportResult.FAILURE
+            return False
         if response.status == 429:
             self._paused_until = time.monotonic() + _retry_after(response.headers.get("Retry-After"))
         if response.status >= 300:
             self._warn_once(str(response.status), "otelkit: Sentry refused spans: HTTP %s", response.status)
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+            return False
+        return True
+
+    def close(self) -> None:
+        self._pool.clear()
 
     def _warn_once(self, reason: str, message: str, *args: object) -> None:
         if reason not in self._warned:
             self._warned.add(reason)
             logger.warning(message + " (logged once per reason)", *args)
 
-    def shutdown(self) -> None:
-        self._shutdown = True
-        self._pool.clear()
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
+class SentrySpanSender:
+    """Sentry's bounded queue of encoded batches and the thread that sends them.
 
-
-class SentryBatchSpanProcessor(BatchSpanProcessor):
-    """The SDK's batch processor, with changes for a Sentry that is down or slow.
-
-    A full queue drops the span quietly: the SDK logs a warning for every dropped span, which
-    with Sentry down means thousands of log records a second (each also a breadcrumb) on the
-    request path. Drops are still counted in ``otel_sdk_processor_span_processed_total
-    {error_type="queue_full"}``, added up in batches of `DROP_REPORT_BATCH` (an SDK counter add
-    costs several microseconds) and in full on flush and shutdown, and logged once. Shutdown
-    waits one export timeout at most (the SDK's default would hold a stopping process 30 s).
+    `submit` never blocks: a batch that does not fit (Sentry slow or down) is dropped, counted
+    in the SDK's processor metrics like a batch span processor's drops, and logged once. A
+    forked child starts with an empty queue and a thread of its own.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._drops = 0
-        self._drops_lock = threading.Lock()
+    def __init__(
+        self, transport: SentryTransport, *, max_queued_spans: int, meter_provider: MeterProvider | None
+    ) -> None:
+        self._transport = transport
+        self._max_queued_spans = max_queued_spans
+        enabled = parse_boolean_environment_variable(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED)  # as the SDK reads it
+        self._metrics = create_processor_metrics(
+            "traces",
+            OtelComponentTypeValues.BATCHING_SPAN_PROCESSOR,
+            meter_provider or get_meter_provider(),
+            capacity=max_queued_spans,
+            enabled=enabled,
+        )
+        self._metrics.register_queue_size(lambda: self._queued_spans)
         self._drop_logged = False
+        self._shutdown = False
+        self._start()
 
-    def on_end(self, span: ReadableSpan) -> None:
-        batch = self._batch_processor
-        if len(batch._queue) < batch._max_queue_size or batch._shutdown:
-            super().on_end(span)
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._queue: deque[tuple[bytes, int]] = deque()
+        self._queued_spans = 0
+        self._sending = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._work, name="otelkit-sentry-spans", daemon=True)
+        self._thread.start()
+
+    def submit(self, payload: bytes, spans: int) -> None:
+        if self._pid != os.getpid():
+            self._start()  # the parent's thread did not survive the fork
+        with self._changed:
+            if self._shutdown:
+                self._metrics.drop_items(spans, "already_shutdown")
+                return
+            if self._queued_spans + spans > self._max_queued_spans:
+                dropped = True
+            else:
+                dropped = False
+                self._queue.append((payload, spans))
+                self._queued_spans += spans
+                self._changed.notify_all()
+        if dropped:
+            self._metrics.drop_items(spans)
+            if not self._drop_logged:
+                self._drop_logged = True
+                logger.warning("otelkit: Sentry's span queue is full; spans for Sentry are dropped until it drains")
+
+    def flush(self, timeout_seconds: float) -> bool:
+        """Wait until everything submitted so far was sent (or failed); False on timeout."""
+        deadline = time.monotonic() + timeout_seconds
+        with self._changed:
+            while self._queue or self._sending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._thread.is_alive():
+                    return False
+                self._changed.wait(remaining)
+        return True
+
+    def shutdown(self, timeout_seconds: float = EXPORT_TIMEOUT_SECONDS) -> None:
+        """Send what is queued for at most ``timeout_seconds``, then stop; later batches are dropped."""
+        if self._shutdown:
             return
-        with self._drops_lock:
-            self._drops += 1
-            report = self._drops >= DROP_REPORT_BATCH
-        if report:
-            self._report_drops()
-        if not self._drop_logged:
-            self._drop_logged = True
-            logger.warning("otelkit: Sentry's span queue is full; spans for Sentry are dropped until it drains")
+        self.flush(timeout_seconds)
+        with self._changed:
+            self._shutdown = True
+            self._changed.notify_all()
+        self._thread.join(0.1)
+        self._transport.close()
 
-    def _report_drops(self) -> None:
-        with self._drops_lock:
-            drops, self._drops = self._drops, 0
-        if drops:
-            self._batch_processor._metrics.drop_items(drops)
+    def _work(self) -> None:
+        changed = self._changed
+        while True:
+            with changed:
+                while not self._queue and not self._shutdown:
+                    changed.wait()
+                if not self._queue:
+                    return  # shut down
+                payload, spans = self._queue.popleft()
+                self._queued_spans -= spans
+                self._sending = True
+            try:
+                self._metrics.finish_items(spans)
+                self._transport.send(payload)
+            except Exception:  # never let the thread die: the queue would fill for good
+                log_exception_once("sentry-span-sender", "otelkit: sending spans to Sentry failed")
+            finally:
+                with changed:
+                    self._sending = False
+                    changed.notify_all()
 
-    def force_flush(self, timeout_millis: int | None = None) -> bool:
-        self._report_drops()
-        return super().force_flush(timeout_millis)
+
+class PreEncodingExporter(Protocol):
+    """An exporter that can send a batch otelkit's encoder already encoded (the collector's gRPC one)."""
+
+    def export_encoded(self, spans: Sequence[ReadableSpan], payload: bytes) -> SpanExportResult: ...
+
+
+class SentryFanOut(SpanExporter):
+    """The exporter behind otelkit's batch span processor when Sentry takes spans: each batch is
+    encoded once for the collector and Sentry and goes to both; without a collector, to Sentry alone."""
+
+    def __init__(self, collector: SpanExporter | None, sender: SentrySpanSender, scrubbed: ScrubbedSpans) -> None:
+        self._collector = collector
+        self._sender = sender
+        self._scrubbed = scrubbed
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        collector = self._collector
+        collector_payload = None
+        try:
+            if collector is not None and hasattr(collector, "export_encoded"):
+                collector_payload, sentry_payload = encode_export_request_twice(spans, self._scrubbed)
+            else:
+                sentry_payload = self._scrubbed.encode(spans)
+            self._sender.submit(sentry_payload, len(spans))
+        except Exception:  # Sentry's part must not cost the collector its batch
+            log_exception_once("sentry-span-encoding", "otelkit: encoding spans for Sentry failed")
+        if collector is None:
+            return SpanExportResult.SUCCESS
+        if collector_payload is not None:
+            return collector.export_encoded(spans, collector_payload)  # type: ignore[attr-defined, no-any-return]
+        return collector.export(spans)
 
     def shutdown(self) -> None:
-        self._report_drops()
-        self._batch_processor.shutdown(timeout_millis=int(EXPORT_TIMEOUT_SECONDS * 1000))
+        if self._collector is not None:
+            self._collector.shutdown()
+        self._sender.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        collector = self._collector.force_flush(timeout_millis) if self._collector is not None else True
+        return self._sender.flush(timeout_millis / 1000) and collector
 
 
 def _pool_for(url: str) -> urllib3.PoolManager | urllib3.ProxyManager:
@@ -289,8 +265,8 @@ def _retry_after(value: str | None) -> float:
 
 __all__ = [
     "EXPORT_TIMEOUT_SECONDS",
-    "SentryBatchSpanProcessor",
-    "SentrySpanExporter",
-    "SpanScrubber",
+    "SentryFanOut",
+    "SentrySpanSender",
+    "SentryTransport",
     "sentry_otlp_endpoint",
 ]

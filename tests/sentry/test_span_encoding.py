@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from otelkit._internal.otlp_spans import encode_export_request
+from otelkit._internal.otlp_spans import encode_export_request, encode_export_request_twice
 from otelkit.sentry.scrubbing import FILTERED, Scrubber
-from otelkit.sentry.spans import ScrubbedAttributesEncoder, SpanScrubber
+from otelkit.sentry.span_encoding import ScrubbedSpans
 
 ATTRIBUTES: list[dict[str, Any]] = [
     {  # a request to a route with a secret parameter, from a client whose address is personal data
@@ -67,33 +67,50 @@ def decoded(payload: bytes) -> list[Any]:
     return [span for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
 
 
+def expected_for_sentry(finished: list[ReadableSpan], scrubber: Scrubber) -> list[Any]:
+    """The oracle: the same spans with attributes, events and status scrubbed one by one, through the plain encoder."""
+    expected = []
+    for span in finished:
+        events = [
+            Event(
+                event.name,
+                {key: scrubber.scrub(value, key) for key, value in (event.attributes or {}).items()},
+                event.timestamp,
+            )
+            for event in span.events
+        ]
+        status = Status(span.status.status_code, scrubber.scrub_text(span.status.description or "") or None)
+        expected.append(
+            ReadableSpan(
+                name=span.name,
+                context=span.context,
+                parent=span.parent,
+                resource=span.resource,
+                attributes=oracle(span, scrubber),
+                events=events,
+                links=span.links,
+                kind=span.kind,
+                status=status,
+                start_time=span.start_time,
+                end_time=span.end_time,
+                instrumentation_scope=span.instrumentation_scope,
+            )
+        )
+    return decoded(encode_export_request(expected))
+
+
 def test_the_bridge_sends_each_span_scrubbed_and_nothing_else_changed() -> None:
     scrubber = Scrubber()
     finished = spans()
-    encoder = ScrubbedAttributesEncoder(scrubber)
-    prepared = [SpanScrubber(scrubber).events_and_status(span) for span in finished]
-    for _ in range(2):  # the second time from the encoder's cache
-        sent = decoded(encode_export_request(prepared, encoder))
-        # The oracle: the same spans with scrubbed attribute dicts, through the plain encoder.
-        expected_spans = []
-        for span, ready in zip(finished, prepared, strict=True):
-            expected_spans.append(
-                ReadableSpan(
-                    name=span.name,
-                    context=span.context,
-                    parent=span.parent,
-                    resource=span.resource,
-                    attributes=oracle(span, scrubber),
-                    events=ready.events,
-                    links=span.links,
-                    kind=span.kind,
-                    status=ready.status,
-                    start_time=span.start_time,
-                    end_time=span.end_time,
-                    instrumentation_scope=span.instrumentation_scope,
-                )
-            )
-        assert sent == decoded(encode_export_request(expected_spans))
+    expected = expected_for_sentry(finished, scrubber)
+    alone, shared = ScrubbedSpans(scrubber), ScrubbedSpans(scrubber)
+    for _ in range(2):  # the second time from the caches
+        sent = decoded(alone.encode(finished))  # Sentry alone: no collector takes the spans
+        assert sent == expected
+        # Encoded once for both: the collector's request is the plain encoder's, byte for byte.
+        for_collector, for_sentry = encode_export_request_twice(finished, shared)
+        assert for_collector == encode_export_request(finished)
+        assert decoded(for_sentry) == expected
 
     first = {a.key: a.value for a in sent[0].attributes}
     assert first["url.path"].string_value == f"/reset/{FILTERED}"
@@ -107,3 +124,17 @@ def test_the_bridge_sends_each_span_scrubbed_and_nothing_else_changed() -> None:
     assert second["tuple"].array_value.values[0].int_value == 1
     assert sent[0].status.message == f"declined card {FILTERED}"
     assert {a.key: a.value.string_value for a in sent[0].events[0].attributes}["password"] == FILTERED
+
+
+def test_pairs_the_wire_cannot_carry_do_not_share_a_scrubbed_value() -> None:
+    """Both integers are out of int64, so both encode to nothing for the collector; only the secret one
+    has a value for Sentry ([Filtered]), and it must not be served for the other from a cache."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("otelkit.http")
+    for attributes in ({"token": 2**70}, {"count": 2**70}):
+        tracer.start_span("GET", attributes=attributes).end()
+    _, for_sentry = encode_export_request_twice(exporter.get_finished_spans(), ScrubbedSpans(Scrubber()))
+    sent = [{a.key: a.value.string_value for a in span.attributes} for span in decoded(for_sentry)]
+    assert sent == [{"token": FILTERED}, {}]

@@ -18,8 +18,9 @@ from typing import Any, Protocol
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
-from otelkit._internal.lean_spans import LeanSpan
+from otelkit._internal.lean_spans import _UNSET, LeanSpan
 from otelkit._internal.log_once import log_once
 
 _CACHE_LIMIT = 4096
@@ -36,6 +37,8 @@ _STATUS = {StatusCode.UNSET: 0, StatusCode.OK: 1, StatusCode.ERROR: 2}
 def _varint(value: int) -> bytes:
     if 0 <= value < 128:
         return _SMALL_VARINTS[value]
+    if 0 < value < 16384:  # two bytes: a span's length, a string's
+        return bytes((value & 0x7F | 0x80, value >> 7))
     if value < 0:
         value += 1 << 64  # int64 on the wire: two's complement in ten bytes
     out = bytearray()
@@ -144,12 +147,8 @@ _REMOTE_PARENT_FLAGS = b"\x85\x01" + _fixed32(0x300)
 _name_and_kind: dict[tuple[str, int], bytes] = {}
 
 
-def _kind_number(kind: SpanKind) -> int:
-    # Identity tests: hashing an Enum member runs Python code, this runs none.
-    for member, number in _KIND.items():
-        if kind is member:
-            return number
-    return _KIND[kind]
+_KIND_BY_ID = {id(kind): number for kind, number in _KIND.items()}
+"""By identity: hashing an Enum member runs Python code, ``id`` runs none."""
 
 
 SpanAttributesEncoder = Callable[[Mapping[str, Any]], bytes]
@@ -211,8 +210,11 @@ def _span_parts(span: ReadableSpan, encode_attributes: bool = True) -> tuple[lis
         context, kind_member, name, parent = span._context, span._kind, span._name, span._parent
         start, end, attributes, status = span._start_time, span._end_time, span._attributes or {}, span._status
         events, links = span._events, span._links
-        dropped_attributes = getattr(attributes, "dropped", 0)  # BoundedAttributes, BoundedList count drops
-        dropped_events, dropped_links = getattr(events, "dropped", 0), getattr(links, "dropped", 0)
+        # BoundedAttributes and BoundedList count drops; a lean span's plain dict and tuples drop nothing
+        # (tested by class first: getattr with a default raises and catches inside for each of those).
+        dropped_attributes = 0 if attributes.__class__ is dict else getattr(attributes, "dropped", 0)
+        dropped_events = 0 if events.__class__ is tuple else getattr(events, "dropped", 0)
+        dropped_links = 0 if links.__class__ is tuple else getattr(links, "dropped", 0)
     else:
         context, kind_member, name, parent = span.context, span.kind, span.name, span.parent
         start, end, attributes, status = span.start_time, span.end_time, span.attributes or {}, span.status
@@ -222,7 +224,7 @@ def _span_parts(span: ReadableSpan, encode_attributes: bool = True) -> tuple[lis
             span.dropped_events,
             span.dropped_links,
         )
-    kind = _kind_number(kind_member)
+    kind = _KIND_BY_ID.get(id(kind_member)) or _KIND[kind_member]
     head = _name_and_kind.get((name, kind))
     if head is None:
         head = _string_field(5, name) + b"\x30" + _varint(kind)
@@ -235,14 +237,16 @@ def _span_parts(span: ReadableSpan, encode_attributes: bool = True) -> tuple[lis
         _TIMES(b"\x39", start or 0, b"\x41", end or 0),
         _attributes(9, attributes) if encode_attributes else b"",
     ]
-    if context.trace_state:
-        parts.append(_string_field(3, context.trace_state.to_header()))
+    trace_state = context.trace_state
+    if trace_state is not DEFAULT_TRACE_STATE and trace_state:  # the shared empty one: no len() call
+        parts.append(_string_field(3, trace_state.to_header()))
     if parent is not None:
         parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
         parts.append(_REMOTE_PARENT_FLAGS if parent.is_remote else _LOCAL_PARENT_FLAGS)
     else:
         parts.append(_LOCAL_PARENT_FLAGS)
-    parts.append(_dropped(10, dropped_attributes))
+    if dropped_attributes:
+        parts.append(_dropped(10, dropped_attributes))
     for event in events:
         event_bytes = (
             b"\x09"
@@ -252,7 +256,8 @@ def _span_parts(span: ReadableSpan, encode_attributes: bool = True) -> tuple[lis
             + _dropped(4, getattr(event, "dropped_attributes", 0))
         )
         parts.append(_len_field(11, event_bytes))
-    parts.append(_dropped(12, dropped_events))
+    if dropped_events:
+        parts.append(_dropped(12, dropped_events))
     for link in links:
         link_context = link.context
         link_bytes = (
@@ -266,8 +271,9 @@ def _span_parts(span: ReadableSpan, encode_attributes: bool = True) -> tuple[lis
             + _fixed32(_flags(link_context.is_remote))
         )
         parts.append(_len_field(13, link_bytes))
-    parts.append(_dropped(14, dropped_links))
-    if status.status_code is StatusCode.UNSET and not status.description:
+    if dropped_links:
+        parts.append(_dropped(14, dropped_links))
+    if status is _UNSET or (status.status_code is StatusCode.UNSET and not status.description):
         parts.append(_NO_STATUS)
     else:
         code = _STATUS[status.status_code]
@@ -321,14 +327,22 @@ def _grouped(spans: Sequence[ReadableSpan]) -> _Groups:
     """Positions of ``spans`` by resource, then by instrumentation scope, in first-seen order."""
     # Grouped by identity: a process's spans share one Resource object, and hashing a Resource
     # serialises its attributes to JSON (the SDK's encoder pays that for every span).
-    by_resource: dict[int, tuple[Any, dict[Any, list[int]]]] = {}
+    # Scopes are grouped by equality (one scope may come as equal objects), looked up by identity
+    # first: hashing an InstrumentationScope runs Python code.
+    by_resource: dict[int, tuple[Any, dict[Any, list[int]], dict[int, list[int]]]] = {}
     for position, span in enumerate(spans):
-        resource = span.resource
+        if span.__class__ in _FIELDS_READABLE:
+            resource, scope = span._resource, span._instrumentation_scope
+        else:
+            resource, scope = span.resource, span.instrumentation_scope
         entry = by_resource.get(id(resource))
         if entry is None:
-            entry = by_resource[id(resource)] = (resource, {})
-        entry[1].setdefault(span.instrumentation_scope or None, []).append(position)
-    return [(resource, list(scopes.items())) for resource, scopes in by_resource.values()]
+            entry = by_resource[id(resource)] = (resource, {}, {})
+        positions = entry[2].get(id(scope))
+        if positions is None:
+            positions = entry[2][id(scope)] = entry[1].setdefault(scope or None, [])
+        positions.append(position)
+    return [(resource, list(scopes.items())) for resource, scopes, _ in by_resource.values()]
 
 
 def _request(groups: _Groups, encoded: list[bytes]) -> bytes:
@@ -344,7 +358,9 @@ def _request(groups: _Groups, encoded: list[bytes]) -> bytes:
                     + _string_field(2, scope.version or "")
                     + _attributes(3, getattr(scope, "attributes", None))
                 )
-            scope_spans = _len_field(1, scope_bytes) + b"".join(_len_field(2, encoded[at]) for at in positions)
+            scope_spans = _len_field(1, scope_bytes) + b"".join(
+                [b"\x12" + _varint(len(encoded[at])) + encoded[at] for at in positions]
+            )
             if scope is not None and scope.schema_url:
                 scope_spans += _string_field(3, scope.schema_url)
             body.append(_len_field(2, scope_spans))

@@ -62,7 +62,7 @@ class _Unencodable(ValueError):
     leaves such an attribute out and logs it, and so does this one."""
 
 
-_INT64 = range(-(1 << 63), 1 << 63)
+_INT64_MIN, _INT64_END = -(1 << 63), 1 << 63
 
 
 def _any_value(value: Any) -> bytes:
@@ -73,7 +73,7 @@ def _any_value(value: Any) -> bytes:
     if isinstance(value, bool):
         return b"\x10" + (b"\x01" if value else b"\x00")
     if isinstance(value, int):
-        if value not in _INT64:
+        if not _INT64_MIN <= value < _INT64_END:  # not `in range(...)`: for an int subclass (IntEnum) that scans
             raise _Unencodable(f"integer out of int64 range: {value}")
         return b"\x18" + _varint(value)
     if isinstance(value, float):

@@ -180,7 +180,7 @@ def build_pipeline(
         with sdk_self_metrics(settings.metrics.sdk_self_metrics):
             exporter = otlp_span_exporter(settings.otlp, meter_provider) if pushing and settings.otlp.traces else None
             if sentry is not None:
-                exporter = sentry.span_exporter(exporter, meter_provider) or exporter
+                exporter = sentry.span_exporter(exporter) or exporter
             if exporter is not None:
                 tracer_provider.add_span_processor(
                     BatchSpanProcessor(
@@ -191,6 +191,8 @@ def build_pipeline(
                         meter_provider=meter_provider,
                     )
                 )
+            if sentry is not None:
+                sentry.count_spans_in(meter_provider)
     return Pipeline(
         meter_provider,
         tracer_provider,

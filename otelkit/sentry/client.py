@@ -126,11 +126,14 @@ class SentryBridge:
         if not spans_go_to_sentry(self.settings):
             return None
         self._sender = SentrySpanSender(
-            SentryTransport(self._dsn),
-            max_queued_spans=self.settings.tracing.max_queue_size,
-            meter_provider=meter_provider,
+            SentryTransport(self._dsn), max_queued_spans=self.settings.tracing.max_queue_size
         )
         return SentryFanOut(collector, self._sender, ScrubbedSpans(self.scrubber))
+
+    def count_spans_in(self, meter_provider: MeterProvider | None) -> None:
+        """Sentry's span queue in the SDK's processor metrics, after the batch processor's."""
+        if self._sender is not None:
+            self._sender.count_in(meter_provider)
 
     def start(self) -> None:
         sentry = self.settings.sentry

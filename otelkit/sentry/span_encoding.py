@@ -5,8 +5,8 @@ parameters, header captures, client addresses, card numbers in messages and stat
 descriptions); the collector gets the span as recorded. Most of a span is the same for both, so
 `ScrubbedSpans` is the second encoding of `encode_export_request_twice`: each span is encoded
 once, and Sentry's attributes are derived from the collector's encoded pairs through a cache
-from plain pair to scrubbed pair (bytes cache their hash, so a lookup is cheap). ``url.path`` is
-scrubbed by the span's route template, so the cache is split by route. A span with events or a
+from plain pair to scrubbed pair (bytes cache their hash, so a lookup is cheap); ``url.path`` is
+scrubbed by the span's route template, so its pairs are cached per route. A span with events or a
 status description is rare (an error) and is encoded whole, scrubbed, a second time.
 """
 
@@ -65,17 +65,27 @@ class _ScrubbedSpan:
         self.dropped_links = span.dropped_links
 
 
+def _route(attributes: Mapping[str, Any]) -> str | None:
+    route = attributes.get("http.route")
+    return route if isinstance(route, str) else None  # a str subclass (a StrEnum) is a route too
+
+
 def _cacheable(value: Any) -> bool:
     return value.__class__ in _SCALARS and not (value.__class__ is str and len(value) > CACHED_STRING_MAX)
 
 
 class ScrubbedSpans:
     """Sentry's encoding of spans (see the module docstring); one per Sentry exporter, used by
-    one export thread at a time."""
+    one export thread at a time.
+
+    Scrubbed pairs are cached by their plain encoding, one cache for all routes, except
+    ``url.path``, which is cached per route (its plain bytes say the path, not the route).
+    """
 
     def __init__(self, scrubber: Scrubber) -> None:
         self._scrubber = scrubber
-        self._by_route: dict[str | None, dict[bytes, bytes]] = {}
+        self._pairs: dict[bytes, bytes] = {}
+        self._paths: dict[str | None, dict[bytes, bytes]] = {}
         self._event_pairs: dict[tuple[str, type, Any], Any] = {}
         self._size = 0
 
@@ -101,33 +111,37 @@ class ScrubbedSpans:
 
     def attributes(self, parts: list[bytes], attributes: Mapping[str, Any]) -> bytes:
         """The scrubbed attributes field from the plain encoded ``parts`` (one per attribute, in order)."""
-        route = attributes.get("http.route")
-        route = route if route.__class__ is str else None
-        scrubbed = self._by_route.get(route)
-        if scrubbed is None:
-            scrubbed = self._by_route[route] = {}
-        found = list(map(scrubbed.get, parts))
+        found = list(map(self._pairs.get, parts))
         if None not in found:
             return b"".join(found)  # type: ignore[arg-type]
+        route = _route(attributes)
+        paths = self._paths.get(route)
+        if paths is not None:  # the usual miss: ``url.path``, cached under its route
+            at = found.index(None)
+            found[at] = paths.get(parts[at])  # only url.path pairs are in there: their bytes hold the key
+            if None not in found:
+                return b"".join(found)  # type: ignore[arg-type]
         return b"".join(
-            self._scrubbed_pair(scrubbed, part, key, value, route)
+            self._scrubbed_pair(part, key, value, route)
             for part, (key, value) in zip(parts, attributes.items(), strict=True)
         )
 
     def _attributes_of(self, attributes: Mapping[str, Any]) -> bytes:
         return self.attributes(_attribute_parts(9, attributes), attributes)
 
-    def _scrubbed_pair(self, cache: dict[bytes, bytes], part: bytes, key: str, value: Any, route: str | None) -> bytes:
-        found = cache.get(part)
+    def _scrubbed_pair(self, part: bytes, key: str, value: Any, route: str | None) -> bytes:
+        by_route = key == "url.path"
+        cache = self._paths.get(route) if by_route else self._pairs
+        found = cache.get(part) if cache is not None else None
         if found is not None:
             return found
         encoded = encode_attribute(9, key, self._scrubber.scrub_attribute(key, value, route))
         if part and _cacheable(value):  # b"": a pair the wire cannot carry; such pairs share that key
-            if self._size >= CACHE_LIMIT:  # one bound over all routes
-                for route_cache in self._by_route.values():
-                    route_cache.clear()
+            if self._size >= CACHE_LIMIT:  # one bound over all routes: everything goes
+                self._pairs.clear()
+                self._paths.clear()
                 self._size = 0
-            cache[part] = encoded
+            (self._paths.setdefault(route, {}) if by_route else self._pairs)[part] = encoded
             self._size += 1
         return encoded
 

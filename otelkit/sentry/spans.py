@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -35,12 +36,17 @@ from urllib.request import getproxies, proxy_bypass
 import certifi
 import urllib3
 from opentelemetry.metrics import MeterProvider, get_meter_provider
-from opentelemetry.sdk._shared_internal._processor_metrics import create_processor_metrics
+from opentelemetry.sdk._shared_internal._processor_metrics import (
+    NoOpProcessorMetrics,
+    ProcessorMetricsT,
+    create_processor_metrics,
+)
 from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
 from opentelemetry.sdk.environment_variables._internal import parse_boolean_environment_variable
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.semconv._incubating.attributes.otel_attributes import OtelComponentTypeValues
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from sentry_sdk.consts import VERSION, EndpointType
 from sentry_sdk.utils import Dsn
 
@@ -107,26 +113,35 @@ class SentrySpanSender:
     forked child starts with an empty queue and a thread of its own.
     """
 
-    def __init__(
-        self, transport: SentryTransport, *, max_queued_spans: int, meter_provider: MeterProvider | None
-    ) -> None:
+    def __init__(self, transport: SentryTransport, *, max_queued_spans: int) -> None:
         self._transport = transport
         self._max_queued_spans = max_queued_spans
-        enabled = parse_boolean_environment_variable(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED)  # as the SDK reads it
+        self._metrics: ProcessorMetricsT = NoOpProcessorMetrics()
+        self._drop_logged = False
+        self._shutdown = False
+        self._start()
+        restart = weakref.WeakMethod(self._start)
+
+        def restart_in_child() -> None:  # the parent's thread does not exist there; its lock may be held
+            start = restart()
+            if start is not None:
+                start()
+
+        os.register_at_fork(after_in_child=restart_in_child)
+
+    def count_in(self, meter_provider: MeterProvider | None) -> None:
+        """Count processed and dropped spans in the SDK's processor metrics (when they are on). Called
+        after the batch processor is built, so that keeps its ``batching_span_processor/0`` name."""
         self._metrics = create_processor_metrics(
             "traces",
             OtelComponentTypeValues.BATCHING_SPAN_PROCESSOR,
             meter_provider or get_meter_provider(),
-            capacity=max_queued_spans,
-            enabled=enabled,
+            capacity=self._max_queued_spans,
+            enabled=parse_boolean_environment_variable(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED),  # as the SDK reads it
         )
         self._metrics.register_queue_size(lambda: self._queued_spans)
-        self._drop_logged = False
-        self._shutdown = False
-        self._start()
 
     def _start(self) -> None:
-        self._pid = os.getpid()
         self._queue: deque[tuple[bytes, int]] = deque()
         self._queued_spans = 0
         self._sending = False
@@ -135,11 +150,9 @@ class SentrySpanSender:
         self._thread.start()
 
     def submit(self, payload: bytes, spans: int) -> None:
-        if self._pid != os.getpid():
-            self._start()  # the parent's thread did not survive the fork
         with self._changed:
             if self._shutdown:
-                self._metrics.drop_items(spans, "already_shutdown")
+                self.drop(spans, "already_shutdown")
                 return
             if self._queued_spans + spans > self._max_queued_spans:
                 dropped = True
@@ -149,10 +162,20 @@ class SentrySpanSender:
                 self._queued_spans += spans
                 self._changed.notify_all()
         if dropped:
-            self._metrics.drop_items(spans)
+            self.drop(spans)
             if not self._drop_logged:
                 self._drop_logged = True
                 logger.warning("otelkit: Sentry's span queue is full; spans for Sentry are dropped until it drains")
+
+    def drop(self, spans: int, error_type: str = "queue_full") -> None:
+        """Count spans Sentry will not get. The SDK's metrics object knows two reasons (``queue_full``,
+        ``already_shutdown``); others are added to its counter with their own ``error.type``."""
+        metrics = self._metrics
+        counter, attributes = getattr(metrics, "_processed", None), getattr(metrics, "_standard_attrs", None)
+        if error_type in ("queue_full", "already_shutdown") or counter is None or attributes is None:
+            metrics.drop_items(spans, error_type)
+        else:
+            counter.add(spans, {**attributes, ERROR_TYPE: error_type})
 
     def flush(self, timeout_seconds: float) -> bool:
         """Wait until everything submitted so far was sent (or failed); False on timeout."""
@@ -166,13 +189,19 @@ class SentrySpanSender:
         return True
 
     def shutdown(self, timeout_seconds: float = EXPORT_TIMEOUT_SECONDS) -> None:
-        """Send what is queued for at most ``timeout_seconds``, then stop; later batches are dropped."""
+        """Send what is queued for at most ``timeout_seconds``, then stop: what is still queued then,
+        and what comes later, is dropped and counted."""
         if self._shutdown:
             return
         self.flush(timeout_seconds)
         with self._changed:
             self._shutdown = True
+            left = self._queued_spans
+            self._queue.clear()
+            self._queued_spans = 0
             self._changed.notify_all()
+        if left:
+            self.drop(left, "shutdown_timeout")
         self._thread.join(0.1)
         self._transport.close()
 
@@ -182,8 +211,8 @@ class SentrySpanSender:
             with changed:
                 while not self._queue and not self._shutdown:
                     changed.wait()
-                if not self._queue:
-                    return  # shut down
+                if self._shutdown:
+                    return
                 payload, spans = self._queue.popleft()
                 self._queued_spans -= spans
                 self._sending = True
@@ -224,6 +253,7 @@ class SentryFanOut(SpanExporter):
             self._sender.submit(sentry_payload, len(spans))
         except Exception:  # Sentry's part must not cost the collector its batch
             log_exception_once("sentry-span-encoding", "otelkit: encoding spans for Sentry failed")
+            self._sender.drop(len(spans), "encoding_failed")
         if collector is None:
             return SpanExportResult.SUCCESS
         if collector_payload is not None:

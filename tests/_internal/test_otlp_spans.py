@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
@@ -163,3 +165,18 @@ def test_equal_values_of_other_types_keep_their_own_wire_type() -> None:
     sent = ours.resource_spans[0].scope_spans[0].spans
     kinds = [span.attributes[0].value.WhichOneof("value") for span in sent]
     assert kinds == ["bool_value", "int_value", "double_value", "string_value", "bool_value", "int_value"]
+
+
+class Status3(IntEnum):
+    OK = 200
+
+
+def test_an_int_subclass_value_encodes_as_its_integer() -> None:
+    """An IntEnum (``HTTPStatus.OK``) is an int the SDK keeps as is; the int64 range check must not scan a range."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.get_tracer("t").start_span("s", attributes={"status": Status3.OK, "big": 2**63}).end()
+    spans = exporter.get_finished_spans()
+    (sent,) = ExportTraceServiceRequest.FromString(encode_export_request(spans)).resource_spans[0].scope_spans[0].spans
+    assert {a.key: a.value.int_value for a in sent.attributes} == {"status": 200}  # 2**63 is past int64: left out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -12,7 +13,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otelkit._internal.otlp_spans import encode_export_request, encode_export_request_twice
 from otelkit.sentry.scrubbing import FILTERED, Scrubber
-from otelkit.sentry.span_encoding import ScrubbedSpans
+from otelkit.sentry.span_encoding import CACHE_LIMIT, ScrubbedSpans
 
 ATTRIBUTES: list[dict[str, Any]] = [
     {  # a request to a route with a secret parameter, from a client whose address is personal data
@@ -138,3 +139,48 @@ def test_pairs_the_wire_cannot_carry_do_not_share_a_scrubbed_value() -> None:
     _, for_sentry = encode_export_request_twice(exporter.get_finished_spans(), ScrubbedSpans(Scrubber()))
     sent = [{a.key: a.value.string_value for a in span.attributes} for span in decoded(for_sentry)]
     assert sent == [{"token": FILTERED}, {}]
+
+
+class Route(StrEnum):
+    RESET = "/reset/{token}"
+
+
+def test_a_route_given_as_a_str_subclass_still_scrubs_its_secret_parameter() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.get_tracer("otelkit.http").start_span(
+        "GET", attributes={"http.route": Route.RESET, "url.path": "/reset/s3cr3t"}
+    ).end()
+    _, for_sentry = encode_export_request_twice(exporter.get_finished_spans(), ScrubbedSpans(Scrubber()))
+    (span,) = decoded(for_sentry)
+    assert {a.key: a.value.string_value for a in span.attributes}["url.path"] == f"/reset/{FILTERED}"
+
+
+def test_the_scrub_cache_stays_bounded_over_many_routes_and_shares_pairs_between_them() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("otelkit.http")
+    routes = CACHE_LIMIT * 2
+    for n in range(routes):
+        attributes = {"http.route": f"/r{n}/{{token}}", "url.path": f"/r{n}/s3cr3t", "client.address": "203.0.113.9"}
+        tracer.start_span("GET", attributes=attributes).end()
+    scrubbed = ScrubbedSpans(Scrubber())
+    calls = 0
+    scrub_attribute = scrubbed._scrubber.scrub_attribute
+
+    def counted(key: str, *args: Any) -> Any:
+        nonlocal calls
+        calls += key == "client.address"
+        return scrub_attribute(key, *args)
+
+    scrubbed._scrubber.scrub_attribute = counted  # type: ignore[method-assign]
+    _, for_sentry = encode_export_request_twice(exporter.get_finished_spans(), scrubbed)
+    sent = decoded(for_sentry)
+    assert all({a.key: a.value.string_value for a in span.attributes}["url.path"].endswith(FILTERED) for span in sent)
+    cached = len(scrubbed._pairs) + sum(len(paths) for paths in scrubbed._paths.values())
+    assert cached <= CACHE_LIMIT and len(scrubbed._paths) <= CACHE_LIMIT
+    # client.address is the same pair on every route: scrubbed again only after the cache was cleared.
+    # Two pairs a span are cached (the path and the route), so the cache fills every CACHE_LIMIT / 2 spans.
+    assert calls <= routes * 2 // CACHE_LIMIT + 1  # once, and once more after each time the cache was full

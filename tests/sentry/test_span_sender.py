@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -73,13 +75,19 @@ def processed(reader: InMemoryMetricReader, error_type: str | None) -> float:
     )
 
 
+def sender_counted_in(transport: FakeTransport, provider: MeterProvider) -> SentrySpanSender:
+    sender = SentrySpanSender(transport, max_queued_spans=10)
+    sender.count_in(provider)
+    return sender
+
+
 def test_a_hung_sentry_fills_only_its_bounded_queue_and_every_span_is_sent_or_counted(
     metrics: tuple[MeterProvider, InMemoryMetricReader],
 ) -> None:
     provider, reader = metrics
     transport = FakeTransport()
     transport.hang()
-    sender = SentrySpanSender(transport, max_queued_spans=10, meter_provider=provider)
+    sender = sender_counted_in(transport, provider)
     sender.submit(b"first", 4)
     assert transport.in_send.wait(5)  # the thread holds the first batch, waiting on Sentry
     for n in range(6):
@@ -96,7 +104,7 @@ def test_a_hung_sentry_fills_only_its_bounded_queue_and_every_span_is_sent_or_co
 def test_a_failing_send_does_not_stop_the_sender(metrics: tuple[MeterProvider, InMemoryMetricReader]) -> None:
     transport = FakeTransport()
     transport.failures = 1
-    sender = SentrySpanSender(transport, max_queued_spans=10, meter_provider=metrics[0])
+    sender = sender_counted_in(transport, metrics[0])
     sender.submit(b"lost", 1)
     sender.submit(b"kept", 1)
     assert sender.flush(10)
@@ -104,35 +112,48 @@ def test_a_failing_send_does_not_stop_the_sender(metrics: tuple[MeterProvider, I
     sender.shutdown()
 
 
-def test_shutdown_with_sentry_hung_is_bounded_and_later_batches_are_counted(
+def test_shutdown_with_sentry_hung_stops_the_sender_and_counts_what_it_leaves(
     metrics: tuple[MeterProvider, InMemoryMetricReader],
 ) -> None:
     provider, reader = metrics
     transport = FakeTransport()
     transport.hang()
-    sender = SentrySpanSender(transport, max_queued_spans=10, meter_provider=provider)
+    sender = sender_counted_in(transport, provider)
     sender.submit(b"held", 1)
+    assert transport.in_send.wait(5)
+    sender.submit(b"queued", 2)
     sender.shutdown(timeout_seconds=0.05)  # returns although Sentry never answered
     sender.submit(b"late", 3)
-    assert transport.closed and processed(reader, "already_shutdown") == 3
+    assert transport.closed
+    assert processed(reader, "shutdown_timeout") == 2 and processed(reader, "already_shutdown") == 3
     transport.release()
+    sender._thread.join(10)
+    assert not sender._thread.is_alive() and transport.sent == [b"held"]  # the queued batch was not sent after all
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
 def test_a_forked_child_sends_with_a_thread_of_its_own() -> None:
     transport = FakeTransport()
-    sender = SentrySpanSender(transport, max_queued_spans=10, meter_provider=MeterProvider())
+    sender = SentrySpanSender(transport, max_queued_spans=10)
     sender.submit(b"parent", 1)
     assert sender.flush(10)
-    pid = os.fork()
-    if pid == 0:  # the child: the parent's thread does not exist here
+    with sender._changed:  # forked while the parent holds the sender's lock: the child must not wait on it
+        pid = os.fork()
+    if pid == 0:  # the child
+        ok = False
         try:
             sender.submit(b"child", 1)
             ok = sender.flush(10) and transport.sent == [b"parent", b"child"]
         finally:
             os._exit(0 if ok else 1)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
     sender.shutdown()
 
 
@@ -184,7 +205,7 @@ def test_the_fan_out_gives_the_collector_its_batch_and_sentry_the_scrubbed_one(c
         collector_kind
     ]()
     transport = FakeTransport()
-    sender = SentrySpanSender(transport, max_queued_spans=10, meter_provider=MeterProvider())
+    sender = SentrySpanSender(transport, max_queued_spans=10)
     fan_out = SentryFanOut(collector, sender, ScrubbedSpans(Scrubber()))
 
     assert fan_out.export(spans) is SpanExportResult.SUCCESS
@@ -199,7 +220,9 @@ def test_the_fan_out_gives_the_collector_its_batch_and_sentry_the_scrubbed_one(c
     assert transport.closed
 
 
-def test_a_failure_to_encode_for_sentry_costs_the_collector_nothing() -> None:
+def test_a_failure_to_encode_for_sentry_costs_the_collector_nothing(
+    metrics: tuple[MeterProvider, InMemoryMetricReader],
+) -> None:
     class Broken(ScrubbedSpans):
         def attributes(self, parts: list[bytes], attributes: Any) -> bytes:
             raise RuntimeError("scrubber bug")
@@ -207,8 +230,9 @@ def test_a_failure_to_encode_for_sentry_costs_the_collector_nothing() -> None:
     spans = finished_spans()
     collector = PreEncodingExporter()
     transport = FakeTransport()
-    sender = SentrySpanSender(transport, max_queued_spans=10, meter_provider=MeterProvider())
+    sender = sender_counted_in(transport, metrics[0])
     fan_out = SentryFanOut(collector, sender, Broken(Scrubber()))
     assert fan_out.export(spans) is SpanExportResult.SUCCESS
     assert collector.batches == [spans] and sender.flush(10) and transport.sent == []
+    assert processed(metrics[1], "encoding_failed") == len(spans)  # lost for Sentry, and said so
     fan_out.shutdown()

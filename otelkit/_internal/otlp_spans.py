@@ -152,7 +152,7 @@ _KIND_BY_ID = {id(kind): number for kind, number in _KIND.items()}
 
 
 SpanAttributesEncoder = Callable[[Mapping[str, Any]], bytes]
-"""Encodes a span's attributes (repeated field 9) in place of `span_attributes`: the Sentry bridge
+"""Encodes a span's attributes (repeated field 9) in place of the plain encoding: the Sentry bridge
 scrubs them there, pair by cached pair, instead of copying every span first."""
 
 
@@ -167,10 +167,6 @@ class SecondEncoding(Protocol):
     def attributes(self, parts: list[bytes], attributes: Mapping[str, Any]) -> bytes:
         """The second destination's attributes field, from the first one's encoded pairs
         (one per item of ``attributes``, in order)."""
-
-
-def span_attributes(attributes: Mapping[str, Any] | None) -> bytes:
-    return _attributes(9, attributes)
 
 
 def encode_attribute(number: int, key: str, value: Any) -> bytes:

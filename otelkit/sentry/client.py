@@ -117,9 +117,7 @@ class SentryBridge:
         """The one sampler's ratio (see `otelkit.sentry.sampling`)."""
         return trace_sample_ratio(self.settings, sentry_started=True)
 
-    def span_exporter(
-        self, collector: SpanExporter | None, meter_provider: MeterProvider | None = None
-    ) -> SpanExporter | None:
+    def span_exporter(self, collector: SpanExporter | None) -> SpanExporter | None:
         """The exporter of otelkit's batch span processor: ``collector`` (may be None) and Sentry, each
         batch encoded once for both; None when Sentry takes no spans. Sentry's queue is bounded like
         the processor's."""

@@ -81,15 +81,23 @@ def sender_counted_in(transport: FakeTransport, provider: MeterProvider) -> Sent
     return sender
 
 
+def sending_to_hung_sentry(
+    provider: MeterProvider, payload: bytes, spans: int
+) -> tuple[FakeTransport, SentrySpanSender]:
+    """A sender whose thread holds ``payload``, waiting on a Sentry that does not answer."""
+    transport = FakeTransport()
+    transport.hang()
+    sender = sender_counted_in(transport, provider)
+    sender.submit(payload, spans)
+    assert transport.in_send.wait(5)
+    return transport, sender
+
+
 def test_a_hung_sentry_fills_only_its_bounded_queue_and_every_span_is_sent_or_counted(
     metrics: tuple[MeterProvider, InMemoryMetricReader],
 ) -> None:
     provider, reader = metrics
-    transport = FakeTransport()
-    transport.hang()
-    sender = sender_counted_in(transport, provider)
-    sender.submit(b"first", 4)
-    assert transport.in_send.wait(5)  # the thread holds the first batch, waiting on Sentry
+    transport, sender = sending_to_hung_sentry(provider, b"first", 4)
     for n in range(6):
         sender.submit(f"batch {n}".encode(), 4)  # never blocks: 2 fit beside it (8 spans), 4 are dropped
     assert not sender.flush(0.05)  # nothing moves while Sentry hangs
@@ -116,11 +124,7 @@ def test_shutdown_with_sentry_hung_stops_the_sender_and_counts_what_it_leaves(
     metrics: tuple[MeterProvider, InMemoryMetricReader],
 ) -> None:
     provider, reader = metrics
-    transport = FakeTransport()
-    transport.hang()
-    sender = sender_counted_in(transport, provider)
-    sender.submit(b"held", 1)
-    assert transport.in_send.wait(5)
+    transport, sender = sending_to_hung_sentry(provider, b"held", 1)
     sender.submit(b"queued", 2)
     sender.shutdown(timeout_seconds=0.05)  # returns although Sentry never answered
     sender.submit(b"late", 3)

@@ -6,7 +6,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from .config import RULES
 from .panels import Query, above, below, informational, row, stat_panel, timeseries_panel
-from .selectors import RAW, increase, quantile, rate, ratio, recorded
+from .selectors import RAW, increase, quantile, rate, recorded, share
 from .skeleton import new_dashboard
 
 
@@ -78,7 +78,7 @@ def _generations() -> list:
             "percentunit",
             [
                 Query(
-                    ratio(
+                    share(
                         rate("generation_requests_total", success, "model_type"),
                         rate("generation_requests_total", by="model_type"),
                     ),

@@ -55,8 +55,9 @@ SERVICE = 'job=~"$service"'
 # Recording rules aggregate `by (job)` and have no instance: they take SERVICE only.
 INSTANCE = 'instance=~"$instance"'
 
-# The exporters only the one-command stack runs (issue 9), by the scrape job names its Prometheus config
-# gives them. The panels on them live in one row the data test skips (nothing feeds them there).
+# The exporters the stacks run beside the services, by their scrape job names in stack/prometheus/prometheus.yml
+# (tests/grafana/test_provisioning.py keeps the two in step). Their panels live in one row, whose selectors
+# name the exporter's job instead of $service/$instance.
 EXPORTER_ROW_TITLE = "Exporters (one-command stack)"
 EXPORTER_JOBS: dict[str, str] = {"postgres": "postgres", "redis": "redis", "node": "node", "nginx": "nginx"}
 

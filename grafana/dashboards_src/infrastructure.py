@@ -6,7 +6,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from .config import EXPORTER_JOBS, EXPORTER_ROW_TITLE, RULES
 from .panels import Query, above, below, informational, row, stat_panel, timeseries_panel
-from .selectors import RAW, rate, ratio
+from .selectors import RAW, or_zero, rate, ratio, share
 from .skeleton import new_dashboard
 
 PG, REDIS, NODE, NGINX = (f'job="{EXPORTER_JOBS[name]}"' for name in ("postgres", "redis", "node", "nginx"))
@@ -138,6 +138,9 @@ def _database() -> list:
 
 def _queues_and_cache() -> list:
     hits, misses = rate("cache_hits_total", by="cache"), rate("cache_misses_total", by="cache")
+    # A cache that never missed has no cache_misses_total series (nor one that never hit a hits series):
+    # each side counts as 0 where only the other exists, so the cache keeps its line.
+    lookups = f"({or_zero(hits, misses)}\n+\n{or_zero(misses, hits)})"
     return [
         timeseries_panel(
             "Queue depth",
@@ -153,7 +156,7 @@ def _queues_and_cache() -> list:
             "Cache hit ratio",
             "Share of cache lookups that found their key, per cache (Redis GET, MGET, HGET ... replies).",
             "percentunit",
-            [Query(ratio(hits, f"({hits}\n+\n{misses})"), "{{cache}}")],
+            [Query(share(hits, lookups), "{{cache}}")],
             informational(),
             width=8,
             max_value=1,
@@ -171,6 +174,10 @@ def _queues_and_cache() -> list:
 
 def _exporters() -> list:
     jobs = "|".join(EXPORTER_JOBS.values())
+    # redis_exporter always exports both counters (from INFO stats): a plain ratio cannot lose a series.
+    keyspace_hits, keyspace_misses = (
+        f"sum(rate(redis_keyspace_{result}_total{{{REDIS}}}[$__rate_interval]))" for result in ("hits", "misses")
+    )
     return [
         stat_panel(
             "Exporters up",
@@ -221,11 +228,7 @@ def _exporters() -> list:
             "percentunit",
             [
                 Query(
-                    ratio(
-                        f"sum(rate(redis_keyspace_hits_total{{{REDIS}}}[$__rate_interval]))",
-                        f"(sum(rate(redis_keyspace_hits_total{{{REDIS}}}[$__rate_interval]))\n+\n"
-                        f"sum(rate(redis_keyspace_misses_total{{{REDIS}}}[$__rate_interval])))",
-                    ),
+                    ratio(keyspace_hits, f"({keyspace_hits}\n+\n{keyspace_misses})"),
                     "hit ratio",
                 )
             ],

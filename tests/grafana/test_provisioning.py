@@ -11,9 +11,11 @@ import yaml
 from grafana.dashboards_src.config import (
     ALERTMANAGER_UID,
     EXEMPLAR_TRACE_ID_LABEL,
+    EXPORTER_JOBS,
     PROMETHEUS_UID,
     TRACES_UID,
 )
+from otelkit.devstack.ports import DEFAULT_PORTS
 from tests.grafana.dashboards import PROVISIONING_DIR, REPO, load_dashboards, panels, variables
 
 DASHBOARDS = load_dashboards()
@@ -93,3 +95,14 @@ def test_dashboards_provider_loads_the_committed_dashboards_read_only() -> None:
     assert provider["type"] == "file" and provider["allowUiUpdates"] is False
     assert provider["options"]["path"].startswith("/var/lib/grafana/dashboards")  # the spec's troubleshooting path
     assert {d["uid"] for d in DASHBOARDS.values()} and all("id" not in d for d in DASHBOARDS.values())
+
+
+def test_exporter_panels_select_the_scrape_jobs_of_prometheus_yml() -> None:
+    """The exporter row's `job` selectors are the jobs prometheus.yml scrapes each exporter under."""
+    config = yaml.safe_load((REPO / "stack" / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        job["job_name"]: [t for s in job["static_configs"] for t in s["targets"]] for job in config["scrape_configs"]
+    }
+    for exporter, job in EXPORTER_JOBS.items():
+        assert job in targets, f"prometheus.yml has no job {job!r} for the {exporter} exporter"
+        assert targets[job] == [f"127.0.0.1:{DEFAULT_PORTS[f'{exporter}_exporter']}"], (job, targets[job])

@@ -26,14 +26,13 @@ __all__ = [
     "SERVICE",
     "SLA_AVERAGE_RESPONSE_SECONDS",
     "SYNTHETIC_SUCCESS_RESULT",
-    "TRACES_UID",
+    "TRACE_LINK_ENV",
 ]
 
 # Fixed datasource uids: the dashboards' datasource variable defaults to PROMETHEUS_UID, and
 # grafana/provisioning/datasources/otelkit.yaml provisions exactly these (tests/grafana checks both sides).
 PROMETHEUS_UID = "otelkit-prometheus"
 ALERTMANAGER_UID = "otelkit-alertmanager"
-TRACES_UID = "otelkit-traces"
 
 # Dashboard uids are the stable part of every link between dashboards (/d/<uid>).
 DASHBOARD_UIDS: dict[str, str] = {
@@ -62,8 +61,10 @@ EXPORTER_ROW_TITLE = "Exporters (one-command stack)"
 EXPORTER_JOBS: dict[str, str] = {"postgres": "postgres", "redis": "redis", "node": "node", "nginx": "nginx"}
 
 # The label Prometheus stores an exemplar's trace id under (the collector's prometheus exporter writes
-# trace_id/span_id); the provisioned datasource turns it into a link to the trace.
+# trace_id/span_id); the provisioned datasource turns it into a link to the trace in Sentry, under the
+# organization URL Grafana reads from TRACE_LINK_ENV (stack/compose.yaml sets it for the grafana service).
 EXEMPLAR_TRACE_ID_LABEL = "trace_id"
+TRACE_LINK_ENV = "OTELKIT_SENTRY_ORG_URL"
 
 # The SLO's error budget as a ratio of requests (99.5% availability leaves 0.5%).
 ERROR_BUDGET = round(1 - RULES.slo_availability, 6)

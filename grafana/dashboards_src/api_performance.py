@@ -117,10 +117,12 @@ def _latency() -> list:
     return [
         heatmap_panel(
             "Response time heatmap",
-            "Requests per latency bucket and interval, from the http_request_duration_seconds histogram. "
-            "Dots are exemplars: click one to open the trace of that request.",
+            "Requests per second in each latency bucket (rows: the http_request_duration_seconds buckets' upper "
+            "bounds), averaged over the rate interval at each point in time. Dots are exemplars: click one to open "
+            "the trace of that request.",
             "s",
-            Query(f"sum by (le) (increase({HISTOGRAM}_bucket{{{RAW}}}[$__rate_interval]))", "{{le}}", exemplars=True),
+            "reqps",
+            Query(f"sum by (le) (rate({HISTOGRAM}_bucket{{{RAW}}}[$__rate_interval]))", "{{le}}", exemplars=True),
             runbooks=["api-latency"],
         ),
         timeseries_panel(

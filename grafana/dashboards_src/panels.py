@@ -1,4 +1,5 @@
-"""Panel factories: every panel the dashboards build has a description, a unit, thresholds and a datasource.
+"""Panel factories: every panel the dashboards build has a description, a unit, thresholds and a datasource
+(a heatmap: the units of its axis and cells, and a colour scheme instead of thresholds).
 
 The factories take those as required arguments, so a panel without them cannot be written; the tests in
 tests/grafana check the generated JSON for the same things (and more) independently of this module.
@@ -206,26 +207,32 @@ def stat_panel(
 def heatmap_panel(
     title: str,
     description: str,
-    unit: str,
+    bucket_unit: str,
+    cell_unit: str,
     query: Query,
     *,
     width: int = 12,
     height: int = 8,
     runbooks: Sequence[str] = (),
 ) -> heatmap.Panel:
-    """A heatmap of a Prometheus histogram: the buckets' increase per interval, one row per ``le``."""
+    """A heatmap of a Prometheus histogram, one row per ``le`` bucket (in ``bucket_unit``), each cell the query's
+    value for that bucket (in ``cell_unit``).
+
+    Grafana's heatmap ignores the standard field options but Links (fieldConfig unit, thresholds): its units are
+    the y axis's and the cells' options, and its colours the colour scheme, so no unit or thresholds go in
+    fieldConfig (tests/grafana/lint.py rejects them there).
+    """
     return (
         heatmap.Panel()
         .title(title)
         .description(description)
         .datasource(DATASOURCE)
-        .unit(unit)
         .span(width)
         .height(height)
-        .thresholds(_thresholds(informational()))
         .calculate(False)
         .scale_distribution(common_builders.ScaleDistributionConfig().type(common.ScaleDistribution.LINEAR))
-        .y_axis(heatmap.YAxisConfig().unit(unit))
+        .y_axis(heatmap.YAxisConfig().unit(bucket_unit))
+        .cell_values(heatmap.CellValues().unit(cell_unit))
         .rows_frame(heatmap.RowsHeatmapOptions().layout(common.HeatmapCellLayout.LE))
         .color(heatmap.HeatmapColorOptions().mode(HeatmapColorMode.SCHEME).scheme("Oranges").steps(64))
         .show_color_scale(True)

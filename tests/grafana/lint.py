@@ -7,7 +7,8 @@ PromQL parsed by a real parser (promql-parser, the Rust port of Prometheus's own
 - template-datasource: a `datasource` variable of type prometheus, labelled "Data source";
 - template-job / template-instance (here `service` / `instance`): query variables through the datasource
   variable, reloaded on time-range change, whose label_values() selectors parse;
-- panel-datasource, panel-title-description, panel-units (+ thresholds on every panel, which the issue asks);
+- panel-datasource, panel-title-description, panel-units (+ thresholds on every panel, which the issue asks;
+  a heatmap's units are read where Grafana reads them, its options, and fieldConfig units there are an error);
 - target-promql (parses), target-rate-interval (rate/irate over $__rate_interval; any fixed window is named
   in the panel title), target-job / target-instance (every selector bound to the variables), and
   target-counter-agg (counters only inside rate/irate/increase).
@@ -137,20 +138,41 @@ def panel_basics(dashboard: dict[str, Any]) -> Problems:
         if panel.get("datasource") != DATASOURCE_REF:
             problems.append(f"{where}: datasource is {panel.get('datasource')}, not the $datasource variable")
         defaults = panel.get("fieldConfig", {}).get("defaults", {})
-        units = [defaults.get("unit")]
         if panel["type"] == "heatmap":
-            units.append(panel.get("options", {}).get("yAxis", {}).get("unit"))
-        if any(unit not in VALID_UNITS for unit in units):
-            problems.append(f"{where}: unit {units} is not a Grafana unit")
-        steps = defaults.get("thresholds", {}).get("steps", [])
-        values = [step.get("value") for step in steps]
-        if not steps or values[0] is not None or values[1:] != sorted(v for v in values[1:] if v is not None):
-            problems.append(f"{where}: thresholds {steps} are not a base step followed by ascending values")
+            problems.extend(_heatmap_basics(where, panel))
+        else:
+            if defaults.get("unit") not in VALID_UNITS:
+                problems.append(f"{where}: unit {defaults.get('unit')!r} is not a Grafana unit")
+            steps = defaults.get("thresholds", {}).get("steps", [])
+            values = [step.get("value") for step in steps]
+            if not steps or values[0] is not None or values[1:] != sorted(v for v in values[1:] if v is not None):
+                problems.append(f"{where}: thresholds {steps} are not a base step followed by ascending values")
         if not panel.get("targets"):
             problems.append(f"{where}: no query")
         for target in panel.get("targets", []):
             if target.get("datasource") != DATASOURCE_REF:
                 problems.append(f"{where}: target {target.get('refId')} does not use the $datasource variable")
+    return problems
+
+
+# The heatmap panel disables every standard field option but Links: a unit or thresholds there are ignored.
+HEATMAP_IGNORED = ("unit", "thresholds", "min", "max", "decimals", "color", "mappings")
+
+
+def _heatmap_basics(where: str, panel: dict[str, Any]) -> Problems:
+    """A heatmap's units are its options' (y axis: the buckets; cells: the values), never fieldConfig's."""
+    problems = []
+    options = panel.get("options", {})
+    units = {
+        "options.yAxis.unit": options.get("yAxis", {}).get("unit"),
+        "options.cellValues.unit": options.get("cellValues", {}).get("unit"),
+    }
+    for setting, unit in units.items():
+        if unit not in VALID_UNITS:
+            problems.append(f"{where}: {setting} {unit!r} is not a Grafana unit")
+    ignored = [key for key in HEATMAP_IGNORED if key in panel.get("fieldConfig", {}).get("defaults", {})]
+    if ignored:
+        problems.append(f"{where}: fieldConfig.defaults {ignored} are ignored by the heatmap; use its options")
     return problems
 
 

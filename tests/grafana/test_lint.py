@@ -50,6 +50,11 @@ def _drop(path: list[str], title: str) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
+def _heatmap_field_unit(dashboard: dict[str, Any]) -> None:
+    """A unit in the heatmap's fieldConfig, which Grafana's heatmap ignores."""
+    _first(dashboard, "Response time heatmap")["fieldConfig"]["defaults"]["unit"] = "s"
+
+
 def _variable(which: str, **changes: Any) -> Callable[[dict[str, Any]], None]:
     def mutate(dashboard: dict[str, Any]) -> None:
         variables(dashboard)[which].update(changes)
@@ -76,6 +81,8 @@ BROKEN = [
         _drop(["fieldConfig", "defaults", "thresholds"], "Availability (5m)"),
         "thresholds",
     ),
+    ("panel-basics", "api-performance", _drop(["options", "cellValues"], "Response time heatmap"), "cellValues"),
+    ("panel-basics", "api-performance", _heatmap_field_unit, "ignored by the heatmap"),
     ("target-promql", "api-performance", _set_expr("Request rate by endpoint", "sum by", "sum by by"), "Request rate"),
     (
         "target-rate-interval",

@@ -12,6 +12,8 @@ from stack.prometheus.rules_config import RUNBOOKS
 __all__ = [
     "ALERTMANAGER_UID",
     "BUDGET_REMAINING_WARNING",
+    "CACHE_HIT_RATIO_CRITICAL",
+    "CACHE_HIT_RATIO_WARNING",
     "CHECK",
     "DASHBOARD_TITLES",
     "DASHBOARD_UIDS",
@@ -19,7 +21,11 @@ __all__ = [
     "EXEMPLAR_TRACE_ID_LABEL",
     "EXPORTER_JOBS",
     "EXPORTER_ROW_TITLE",
+    "FD_CRITICAL",
+    "FD_LIMIT",
+    "FD_WARNING",
     "INSTANCE",
+    "PROCESS_CPU_WARNING",
     "PROMETHEUS_UID",
     "RULES",
     "RUNBOOKS",
@@ -79,3 +85,15 @@ BUDGET_REMAINING_WARNING = 0.25
 # its own and a check is named for what it probes.
 SYNTHETIC_SUCCESS_RESULT = "success"
 CHECK = 'check=~"$check"'
+
+# Levels no alert uses, drawn where a panel has a value worth a colour (no alert fires on them: they say where
+# to look first).
+# A cache that answers fewer than 80% of lookups is cold or thrashing; under half it mostly adds a round trip.
+CACHE_HIT_RATIO_WARNING = 0.8
+CACHE_HIT_RATIO_CRITICAL = 0.5
+# Python runs its bytecode on one core at a time (the GIL): a process near one full core is saturated.
+PROCESS_CPU_WARNING = 0.8
+# The usual soft limit on open files of a Linux process (ulimit -n); at it, accept() and open() fail (EMFILE).
+FD_LIMIT = 1024
+FD_WARNING = int(FD_LIMIT * 0.8)
+FD_CRITICAL = int(FD_LIMIT * 0.95)

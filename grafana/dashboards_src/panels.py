@@ -36,11 +36,13 @@ GREEN, ORANGE, RED, BLUE = "green", "orange", "red", "blue"
 
 @dataclass(frozen=True)
 class Query:
-    """One PromQL target; ``exemplars`` asks Grafana for the trace exemplars of the series it reads."""
+    """One PromQL target; ``exemplars`` asks Grafana for the trace exemplars of the series it reads; ``instant``
+    asks for one value at the end of the time range (a stat over ``$__range`` needs no series of them)."""
 
     expr: str
     legend: str = "__auto"
     exemplars: bool = False
+    instant: bool = False
 
 
 Steps = Sequence[tuple[float | None, str]]
@@ -105,7 +107,8 @@ def dashboard_link(key: str) -> dashboard_builders.DashboardLink:
 def _targets(queries: Sequence[Query], fmt: PromQueryFormat | None = None) -> list[Dataquery]:
     targets = []
     for ref, query in zip("ABCDEFGH", queries, strict=False):
-        target = Dataquery().expr(query.expr).legend_format(query.legend).ref_id(ref).datasource(DATASOURCE).range()
+        target = Dataquery().expr(query.expr).legend_format(query.legend).ref_id(ref).datasource(DATASOURCE)
+        target = target.instant() if query.instant else target.range()
         if query.exemplars:
             target = target.exemplar(True)
         if fmt is not None:
@@ -191,7 +194,8 @@ def stat_panel(
         .height(height)
         .thresholds(_thresholds(thresholds))
         .color_mode(common.BigValueColorMode.BACKGROUND if len(thresholds) > 1 else common.BigValueColorMode.VALUE)
-        .graph_mode(common.BigValueGraphMode.AREA)
+        # A sparkline needs a range query; instant ones give the number alone.
+        .graph_mode(common.BigValueGraphMode.NONE if all(q.instant for q in queries) else common.BigValueGraphMode.AREA)
         .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .targets(_targets(queries))
         .links([runbook(name) for name in runbooks])

@@ -9,9 +9,11 @@ PromQL parsed by a real parser (promql-parser, the Rust port of Prometheus's own
   variable, reloaded on time-range change, whose label_values() selectors parse;
 - panel-datasource, panel-title-description, panel-units (+ thresholds on every panel, which the issue asks;
   a heatmap's units are read where Grafana reads them, its options, and fieldConfig units there are an error);
+- panel-levels (not the linter's): a ratio, or a metric with an alert, SLA or meaningful level, is never shown
+  in one neutral colour;
 - target-promql (parses), target-rate-interval (rate/irate over $__rate_interval; any fixed window is named
-  in the panel title), target-job / target-instance (every selector bound to the variables), and
-  target-counter-agg (counters only inside rate/irate/increase).
+  in the panel title; a total over $__range is an instant query), target-job / target-instance (every
+  selector bound to the variables), and target-counter-agg (counters only inside rate/irate/increase).
 
 Each rule returns the problems it found as strings; an empty list is a pass.
 """
@@ -204,6 +206,9 @@ def target_rate_interval(dashboard: dict[str, Any]) -> Problems:
             if not isinstance(node, promql_parser.MatrixSelector):
                 continue
             function = parents[-1].func.name if parents and isinstance(parents[-1], promql_parser.Call) else None
+            if node.range == RANGE and function not in RATE_FUNCTIONS and not target.get("instant"):
+                # One total over the whole time range: a range query would recompute it at every step.
+                problems.append(f"{where}: {function}() over $__range is not an instant query")
             if node.range == RATE_INTERVAL or (node.range == RANGE and function not in RATE_FUNCTIONS):
                 continue
             if node.range == RANGE:
@@ -274,10 +279,47 @@ def target_counter_agg(dashboard: dict[str, Any]) -> Problems:
     return problems
 
 
+# A panel draws a level (a threshold step beyond the base colour) when what it shows has one: any ratio, and the
+# metrics below, each with the level it is held to. Recording rules of ratios and latencies count as well.
+LEVELLED_UNITS = {"percent", "percentunit"}
+LEVELLED_METRICS = {
+    "http_request_duration_seconds_bucket": "the 500 ms P95 of HttpLatencyP95High",
+    "synthetic_check_duration_seconds_bucket": "the SLA's 1 s",
+    "synthetic_check_success": "a check is up or down",
+    "up": "a target is up or down",
+    "queue_depth": "QueueDepthHigh",
+    "system_process_open_fds": "the per-process open-file limit",
+}
+LEVELLED_RECORDS = re.compile(r"(^|_)(ratio|p95|mean)_")  # in the operation of level:metric:operation
+
+
+def panel_levels(dashboard: dict[str, Any]) -> Problems:
+    """No panel whose value has an alert, SLA or meaningful level shows it in a single neutral colour."""
+    problems = []
+    names = {name: ".*" for name in variables(dashboard)}
+    for _, panel in panels(dashboard):
+        defaults = panel.get("fieldConfig", {}).get("defaults", {})
+        if panel["type"] == "heatmap" or len(defaults.get("thresholds", {}).get("steps", [])) > 1:
+            continue
+        read = {
+            node.name
+            for target in panel.get("targets", [])
+            for node, _ in _walk(_parse(target["expr"], names))
+            if isinstance(node, promql_parser.VectorSelector)
+        }
+        reasons = [f"unit {defaults.get('unit')}"] if defaults.get("unit") in LEVELLED_UNITS else []
+        reasons += [f"{name} ({LEVELLED_METRICS[name]})" for name in sorted(read) if name in LEVELLED_METRICS]
+        reasons += [name for name in sorted(read) if ":" in name and LEVELLED_RECORDS.search(name.rsplit(":", 1)[1])]
+        if reasons:
+            problems.append(f"{dashboard['title']} / {panel['title']!r}: one neutral colour for {reasons}")
+    return problems
+
+
 RULES: dict[str, Rule] = {
     "template-datasource": template_datasource,
     "template-service-instance": template_service_instance,
     "panel-basics": panel_basics,
+    "panel-levels": panel_levels,
     "target-promql": target_promql,
     "target-rate-interval": target_rate_interval,
     "target-selectors": target_selectors,

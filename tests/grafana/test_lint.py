@@ -55,6 +55,23 @@ def _heatmap_field_unit(dashboard: dict[str, Any]) -> None:
     _first(dashboard, "Response time heatmap")["fieldConfig"]["defaults"]["unit"] = "s"
 
 
+def _range_query(title: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(dashboard: dict[str, Any]) -> None:
+        _first(dashboard, title)["targets"][0].update(instant=False, range=True)
+
+    return mutate
+
+
+def _neutral(title: str) -> Callable[[dict[str, Any]], None]:
+    """Only the base colour left: the panel's level is gone."""
+
+    def mutate(dashboard: dict[str, Any]) -> None:
+        steps = _first(dashboard, title)["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        del steps[1:]
+
+    return mutate
+
+
 def _variable(which: str, **changes: Any) -> Callable[[dict[str, Any]], None]:
     def mutate(dashboard: dict[str, Any]) -> None:
         variables(dashboard)[which].update(changes)
@@ -83,6 +100,9 @@ BROKEN = [
     ),
     ("panel-basics", "api-performance", _drop(["options", "cellValues"], "Response time heatmap"), "cellValues"),
     ("panel-basics", "api-performance", _heatmap_field_unit, "ignored by the heatmap"),
+    ("panel-levels", "infrastructure", _neutral("Cache hit ratio"), "Cache hit ratio"),
+    ("panel-levels", "infrastructure", _neutral("Process open file descriptors"), "system_process_open_fds"),
+    ("panel-levels", "api-performance", _neutral("P95 response time (5m)"), "p95_rate5m"),
     ("target-promql", "api-performance", _set_expr("Request rate by endpoint", "sum by", "sum by by"), "Request rate"),
     (
         "target-rate-interval",
@@ -95,6 +115,12 @@ BROKEN = [
         "business-kpis",
         _set_expr("Generation requests by outcome", "[$__rate_interval]", "[$__range]"),
         "$__range",
+    ),
+    (
+        "target-rate-interval",
+        "business-kpis",
+        _range_query("Registrations in the time range"),
+        "not an instant query",
     ),
     (
         "target-selectors",

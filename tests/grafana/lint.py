@@ -13,7 +13,8 @@ PromQL parsed by a real parser (promql-parser, the Rust port of Prometheus's own
   in one neutral colour;
 - target-promql (parses), target-rate-interval (rate/irate over $__rate_interval; any fixed window is named
   in the panel title; a total over $__range is an instant query), target-job / target-instance (every
-  selector bound to the variables), and target-counter-agg (counters only inside rate/irate/increase).
+  selector bound to the variables), and target-counter-agg (counters only inside rate/irate/increase);
+- target-share-or-zero (not the linter's): a part over its whole is written (part or 0 * whole) / whole.
 
 Each rule returns the problems it found as strings; an empty list is a pass.
 """
@@ -315,6 +316,47 @@ def panel_levels(dashboard: dict[str, Any]) -> Problems:
     return problems
 
 
+def _unwrap(node: Any) -> Any:
+    while isinstance(node, promql_parser.ParenExpr):
+        node = node.expr
+    return node
+
+
+def _selected(node: Any) -> dict[str, set[str]]:
+    """Metric name -> the label matchers (besides the variables' job/instance/check) of its selectors."""
+    found: dict[str, set[str]] = {}
+    for child, _ in _walk(node):
+        if isinstance(child, promql_parser.VectorSelector):
+            extra = {f"{name}{op}{value}" for name, (op, value) in _matchers(child).items()}
+            found.setdefault(child.name, set()).update(
+                m for m in extra if not m.startswith(("job", "instance", "check", "__name__"))
+            )
+    return found
+
+
+def target_share_or_zero(dashboard: dict[str, Any]) -> Problems:
+    """A part over its whole (`x{status="5.."}` / `x`) keeps label values without a part: `(part or 0 * whole)`.
+
+    Otherwise `sum by (handler)` of the part has no series for a handler without a 5xx, and the division drops it:
+    the panel loses exactly the line that shows 0 (or, for a success ratio, the model that never succeeded).
+    """
+    problems = []
+    names = {name: ".*" for name in variables(dashboard)}
+    for _, panel, target in _panel_targets(dashboard):
+        for node, _ in _walk(_parse(target["expr"], names)):
+            if not (isinstance(node, promql_parser.BinaryExpr) and str(node.op) == "/"):
+                continue
+            part, whole = _selected(node.lhs), _selected(node.rhs)
+            narrowed = [name for name in part if name in whole and part[name] - whole[name]]
+            lhs = _unwrap(node.lhs)
+            if narrowed and not (isinstance(lhs, promql_parser.BinaryExpr) and str(lhs.op) == "or"):
+                problems.append(
+                    f"{dashboard['title']} / {panel['title']!r} / {target['refId']}: {narrowed} part / whole "
+                    "drops label values without a part: write (part or 0 * whole) / whole"
+                )
+    return problems
+
+
 RULES: dict[str, Rule] = {
     "template-datasource": template_datasource,
     "template-service-instance": template_service_instance,
@@ -324,4 +366,5 @@ RULES: dict[str, Rule] = {
     "target-rate-interval": target_rate_interval,
     "target-selectors": target_selectors,
     "target-counter-agg": target_counter_agg,
+    "target-share-or-zero": target_share_or_zero,
 }

@@ -62,6 +62,17 @@ def _range_query(title: str) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
+def _plain_share(title: str) -> Callable[[dict[str, Any]], None]:
+    """(part or 0 * whole) / whole -> part / whole."""
+
+    def mutate(dashboard: dict[str, Any]) -> None:
+        target = _first(dashboard, title)["targets"][0]
+        part, rest = target["expr"].removeprefix("(\n").split("\nor\n", 1)
+        target["expr"] = f"{part}\n/\n{rest.split(chr(10) + '/' + chr(10), 1)[1]}"
+
+    return mutate
+
+
 def _neutral(title: str) -> Callable[[dict[str, Any]], None]:
     """Only the base colour left: the panel's level is gone."""
 
@@ -136,6 +147,8 @@ BROKEN = [
     ),
     ("target-selectors", "sla-slo", _set_expr("Check status", 'check=~"$check"', 'check=~".*"'), "check"),
     ("target-counter-agg", "api-performance", _bare_counter, "outside rate()"),
+    ("target-share-or-zero", "business-kpis", _plain_share("Generation success rate by model"), "generation_requests"),
+    ("target-share-or-zero", "sla-slo", _plain_share("Check success ratio"), "synthetic_checks_total"),
 ]
 
 

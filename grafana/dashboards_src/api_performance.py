@@ -6,7 +6,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from .config import RULES, SLA_AVERAGE_RESPONSE_SECONDS
 from .panels import Query, above, below, heatmap_panel, informational, row, stat_panel, timeseries_panel
-from .selectors import RAW, quantile, rate, ratio, recorded
+from .selectors import RAW, quantile, rate, ratio, recorded, share
 from .skeleton import new_dashboard
 
 HISTOGRAM = "http_request_duration_seconds"
@@ -101,7 +101,7 @@ def _traffic() -> list:
             "percentunit",
             [
                 Query(
-                    ratio(rate("http_requests_total", ERRORS, "handler"), rate("http_requests_total", by="handler")),
+                    share(rate("http_requests_total", ERRORS, "handler"), rate("http_requests_total", by="handler")),
                     "{{handler}}",
                 ),
                 Query(recorded("job:http_requests:error_ratio_rate5m"), "{{service}} (5m, alerted)"),
@@ -117,10 +117,12 @@ def _latency() -> list:
     return [
         heatmap_panel(
             "Response time heatmap",
-            "Requests per latency bucket and interval, from the http_request_duration_seconds histogram. "
-            "Dots are exemplars: click one to open the trace of that request.",
+            "Requests per second in each latency bucket (rows: the http_request_duration_seconds buckets' upper "
+            "bounds), averaged over the rate interval at each point in time. Dots are exemplars: click one to open "
+            "the trace of that request.",
             "s",
-            Query(f"sum by (le) (increase({HISTOGRAM}_bucket{{{RAW}}}[$__rate_interval]))", "{{le}}", exemplars=True),
+            "reqps",
+            Query(f"sum by (le) (rate({HISTOGRAM}_bucket{{{RAW}}}[$__rate_interval]))", "{{le}}", exemplars=True),
             runbooks=["api-latency"],
         ),
         timeseries_panel(

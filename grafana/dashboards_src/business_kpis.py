@@ -6,7 +6,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from .config import RULES
 from .panels import Query, above, below, informational, row, stat_panel, timeseries_panel
-from .selectors import RAW, increase, quantile, rate, ratio, recorded
+from .selectors import RAW, increase, quantile, rate, recorded, share
 from .skeleton import new_dashboard
 
 
@@ -58,7 +58,7 @@ def _generations() -> list:
             "Generations in the time range",
             "Generations finished within the dashboard's time range, every outcome.",
             "short",
-            [Query(increase("generation_requests_total"), "generations")],
+            [Query(increase("generation_requests_total"), "generations", instant=True)],
             informational(),
             decimals=0,
         ),
@@ -78,7 +78,7 @@ def _generations() -> list:
             "percentunit",
             [
                 Query(
-                    ratio(
+                    share(
                         rate("generation_requests_total", success, "model_type"),
                         rate("generation_requests_total", by="model_type"),
                     ),
@@ -122,7 +122,7 @@ def _payments() -> list:
             "Amount of successful payments within the time range, one value per currency (amounts are in each "
             "currency's major unit and never added across currencies).",
             "short",
-            [Query(increase("payment_amount_total", by="currency"), "{{currency}}")],
+            [Query(increase("payment_amount_total", by="currency"), "{{currency}}", instant=True)],
             informational(),
             width=8,
             decimals=2,
@@ -142,7 +142,7 @@ def _payments() -> list:
             "Payment requests in the time range",
             "Payment requests within the time range, every provider and status.",
             "short",
-            [Query(increase("payment_requests_total"), "payments")],
+            [Query(increase("payment_requests_total"), "payments", instant=True)],
             informational(),
             width=8,
             decimals=0,
@@ -180,7 +180,7 @@ def _users() -> list:
             "Registrations in the time range",
             "New users within the time range, every source.",
             "short",
-            [Query(increase("user_registrations_total"), "registrations")],
+            [Query(increase("user_registrations_total"), "registrations", instant=True)],
             informational(),
             width=8,
             height=8,

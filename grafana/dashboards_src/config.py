@@ -12,6 +12,8 @@ from stack.prometheus.rules_config import RUNBOOKS
 __all__ = [
     "ALERTMANAGER_UID",
     "BUDGET_REMAINING_WARNING",
+    "CACHE_HIT_RATIO_CRITICAL",
+    "CACHE_HIT_RATIO_WARNING",
     "CHECK",
     "DASHBOARD_TITLES",
     "DASHBOARD_UIDS",
@@ -19,21 +21,24 @@ __all__ = [
     "EXEMPLAR_TRACE_ID_LABEL",
     "EXPORTER_JOBS",
     "EXPORTER_ROW_TITLE",
+    "FD_CRITICAL",
+    "FD_LIMIT",
+    "FD_WARNING",
     "INSTANCE",
+    "PROCESS_CPU_WARNING",
     "PROMETHEUS_UID",
     "RULES",
     "RUNBOOKS",
     "SERVICE",
     "SLA_AVERAGE_RESPONSE_SECONDS",
     "SYNTHETIC_SUCCESS_RESULT",
-    "TRACES_UID",
+    "TRACE_LINK_ENV",
 ]
 
 # Fixed datasource uids: the dashboards' datasource variable defaults to PROMETHEUS_UID, and
 # grafana/provisioning/datasources/otelkit.yaml provisions exactly these (tests/grafana checks both sides).
 PROMETHEUS_UID = "otelkit-prometheus"
 ALERTMANAGER_UID = "otelkit-alertmanager"
-TRACES_UID = "otelkit-traces"
 
 # Dashboard uids are the stable part of every link between dashboards (/d/<uid>).
 DASHBOARD_UIDS: dict[str, str] = {
@@ -55,14 +60,17 @@ SERVICE = 'job=~"$service"'
 # Recording rules aggregate `by (job)` and have no instance: they take SERVICE only.
 INSTANCE = 'instance=~"$instance"'
 
-# The exporters only the one-command stack runs (issue 9), by the scrape job names its Prometheus config
-# gives them. The panels on them live in one row the data test skips (nothing feeds them there).
+# The exporters the stacks run beside the services, by their scrape job names in stack/prometheus/prometheus.yml
+# (tests/grafana/test_provisioning.py keeps the two in step). Their panels live in one row, whose selectors
+# name the exporter's job instead of $service/$instance.
 EXPORTER_ROW_TITLE = "Exporters (one-command stack)"
 EXPORTER_JOBS: dict[str, str] = {"postgres": "postgres", "redis": "redis", "node": "node", "nginx": "nginx"}
 
 # The label Prometheus stores an exemplar's trace id under (the collector's prometheus exporter writes
-# trace_id/span_id); the provisioned datasource turns it into a link to the trace.
+# trace_id/span_id); the provisioned datasource turns it into a link to the trace in Sentry, under the
+# organization URL Grafana reads from TRACE_LINK_ENV (stack/compose.yaml sets it for the grafana service).
 EXEMPLAR_TRACE_ID_LABEL = "trace_id"
+TRACE_LINK_ENV = "OTELKIT_SENTRY_ORG_URL"
 
 # The SLO's error budget as a ratio of requests (99.5% availability leaves 0.5%).
 ERROR_BUDGET = round(1 - RULES.slo_availability, 6)
@@ -77,3 +85,15 @@ BUDGET_REMAINING_WARNING = 0.25
 # its own and a check is named for what it probes.
 SYNTHETIC_SUCCESS_RESULT = "success"
 CHECK = 'check=~"$check"'
+
+# Levels no alert uses, drawn where a panel has a value worth a colour (no alert fires on them: they say where
+# to look first).
+# A cache that answers fewer than 80% of lookups is cold or thrashing; under half it mostly adds a round trip.
+CACHE_HIT_RATIO_WARNING = 0.8
+CACHE_HIT_RATIO_CRITICAL = 0.5
+# Python runs its bytecode on one core at a time (the GIL): a process near one full core is saturated.
+PROCESS_CPU_WARNING = 0.8
+# The usual soft limit on open files of a Linux process (ulimit -n); at it, accept() and open() fail (EMFILE).
+FD_LIMIT = 1024
+FD_WARNING = int(FD_LIMIT * 0.8)
+FD_CRITICAL = int(FD_LIMIT * 0.95)

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from .config import EXPORTER_JOBS, EXPORTER_ROW_TITLE, RULES
+from .config import (
+    CACHE_HIT_RATIO_CRITICAL,
+    CACHE_HIT_RATIO_WARNING,
+    EXPORTER_JOBS,
+    EXPORTER_ROW_TITLE,
+    FD_CRITICAL,
+    FD_LIMIT,
+    FD_WARNING,
+    PROCESS_CPU_WARNING,
+    RULES,
+)
 from .panels import Query, above, below, informational, row, stat_panel, timeseries_panel
-from .selectors import RAW, rate, ratio
+from .selectors import RAW, or_zero, rate, ratio, share
 from .skeleton import new_dashboard
 
 PG, REDIS, NODE, NGINX = (f'job="{EXPORTER_JOBS[name]}"' for name in ("postgres", "redis", "node", "nginx"))
@@ -68,27 +78,44 @@ def _host() -> list:
             max_value=100,
         ),
         timeseries_panel(
-            "Process resident memory",
-            "Resident memory of each service process.",
-            "bytes",
-            [Query(f"sum by (instance) (system_process_resident_memory_bytes{{{RAW}}})", "{{instance}}")],
-            informational(),
+            "Process resident memory (share of host)",
+            f"Resident memory of each service process over its host's memory; red from "
+            f"{RULES.memory_percent_critical:g}%, where HostMemoryUsageHigh pages for the whole host: a process "
+            "that close to it is what fills the host.",
+            "percentunit",
+            [
+                Query(
+                    ratio(
+                        f"sum by (instance) (system_process_resident_memory_bytes{{{RAW}}})",
+                        f"max by (instance) (system_memory_total_bytes{{{RAW}}})",
+                    ),
+                    "{{instance}}",
+                )
+            ],
+            above(None, RULES.memory_percent_critical / 100),
+            runbooks=["infrastructure"],
             width=8,
+            max_value=1,
         ),
         timeseries_panel(
             "Process CPU",
-            "CPU time each service process uses per second: 100% is one core fully busy.",
+            f"CPU time each service process uses per second: 100% is one core fully busy. Orange from "
+            f"{PROCESS_CPU_WARNING:.0%}: Python runs its bytecode on one core at a time (the GIL), so a process "
+            "near one core is saturated whatever the host has left.",
             "percentunit",
             [Query(rate("system_process_cpu_seconds_total", by="instance"), "{{instance}}")],
-            informational(),
+            above(PROCESS_CPU_WARNING, None),
             width=8,
         ),
         timeseries_panel(
             "Process open file descriptors",
-            "Open file descriptors of each service process; a steady climb is a leak.",
+            f"Open file descriptors of each service process; a steady climb is a leak. Orange from {FD_WARNING}, "
+            f"red from {FD_CRITICAL}: 80% and 95% of {FD_LIMIT}, the usual per-process soft limit (ulimit -n), at "
+            "which new connections and files fail.",
             "short",
             [Query(f"sum by (instance) (system_process_open_fds{{{RAW}}})", "{{instance}}")],
-            informational(),
+            above(FD_WARNING, FD_CRITICAL),
+            runbooks=["infrastructure"],
             width=8,
         ),
     ]
@@ -138,6 +165,9 @@ def _database() -> list:
 
 def _queues_and_cache() -> list:
     hits, misses = rate("cache_hits_total", by="cache"), rate("cache_misses_total", by="cache")
+    # A cache that never missed has no cache_misses_total series (nor one that never hit a hits series):
+    # each side counts as 0 where only the other exists, so the cache keeps its line.
+    lookups = f"({or_zero(hits, misses)}\n+\n{or_zero(misses, hits)})"
     return [
         timeseries_panel(
             "Queue depth",
@@ -151,10 +181,12 @@ def _queues_and_cache() -> list:
         ),
         timeseries_panel(
             "Cache hit ratio",
-            "Share of cache lookups that found their key, per cache (Redis GET, MGET, HGET ... replies).",
+            f"Share of cache lookups that found their key, per cache (Redis GET, MGET, HGET ... replies). Orange "
+            f"below {CACHE_HIT_RATIO_WARNING:.0%} (a cold or thrashing cache), red below "
+            f"{CACHE_HIT_RATIO_CRITICAL:.0%} (it mostly adds a round trip).",
             "percentunit",
-            [Query(ratio(hits, f"({hits}\n+\n{misses})"), "{{cache}}")],
-            informational(),
+            [Query(share(hits, lookups), "{{cache}}")],
+            below(CACHE_HIT_RATIO_CRITICAL, CACHE_HIT_RATIO_WARNING),
             width=8,
             max_value=1,
         ),
@@ -171,6 +203,10 @@ def _queues_and_cache() -> list:
 
 def _exporters() -> list:
     jobs = "|".join(EXPORTER_JOBS.values())
+    # redis_exporter always exports both counters (from INFO stats): a plain ratio cannot lose a series.
+    keyspace_hits, keyspace_misses = (
+        f"sum(rate(redis_keyspace_{result}_total{{{REDIS}}}[$__rate_interval]))" for result in ("hits", "misses")
+    )
     return [
         stat_panel(
             "Exporters up",
@@ -217,19 +253,16 @@ def _exporters() -> list:
         ),
         timeseries_panel(
             "Redis keyspace hit ratio",
-            "Share of key lookups Redis answered from the keyspace, over every client (not only otelkit's).",
+            f"Share of key lookups Redis answered from the keyspace, over every client (not only otelkit's); "
+            f"orange below {CACHE_HIT_RATIO_WARNING:.0%}, red below {CACHE_HIT_RATIO_CRITICAL:.0%}.",
             "percentunit",
             [
                 Query(
-                    ratio(
-                        f"sum(rate(redis_keyspace_hits_total{{{REDIS}}}[$__rate_interval]))",
-                        f"(sum(rate(redis_keyspace_hits_total{{{REDIS}}}[$__rate_interval]))\n+\n"
-                        f"sum(rate(redis_keyspace_misses_total{{{REDIS}}}[$__rate_interval])))",
-                    ),
+                    ratio(keyspace_hits, f"({keyspace_hits}\n+\n{keyspace_misses})"),
                     "hit ratio",
                 )
             ],
-            informational(),
+            below(CACHE_HIT_RATIO_CRITICAL, CACHE_HIT_RATIO_WARNING),
             width=8,
             max_value=1,
         ),

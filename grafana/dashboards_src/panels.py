@@ -1,4 +1,5 @@
-"""Panel factories: every panel the dashboards build has a description, a unit, thresholds and a datasource.
+"""Panel factories: every panel the dashboards build has a description, a unit, thresholds and a datasource
+(a heatmap: the units of its axis and cells, and a colour scheme instead of thresholds).
 
 The factories take those as required arguments, so a panel without them cannot be written; the tests in
 tests/grafana check the generated JSON for the same things (and more) independently of this module.
@@ -35,11 +36,13 @@ GREEN, ORANGE, RED, BLUE = "green", "orange", "red", "blue"
 
 @dataclass(frozen=True)
 class Query:
-    """One PromQL target; ``exemplars`` asks Grafana for the trace exemplars of the series it reads."""
+    """One PromQL target; ``exemplars`` asks Grafana for the trace exemplars of the series it reads; ``instant``
+    asks for one value at the end of the time range (a stat over ``$__range`` needs no series of them)."""
 
     expr: str
     legend: str = "__auto"
     exemplars: bool = False
+    instant: bool = False
 
 
 Steps = Sequence[tuple[float | None, str]]
@@ -104,7 +107,8 @@ def dashboard_link(key: str) -> dashboard_builders.DashboardLink:
 def _targets(queries: Sequence[Query], fmt: PromQueryFormat | None = None) -> list[Dataquery]:
     targets = []
     for ref, query in zip("ABCDEFGH", queries, strict=False):
-        target = Dataquery().expr(query.expr).legend_format(query.legend).ref_id(ref).datasource(DATASOURCE).range()
+        target = Dataquery().expr(query.expr).legend_format(query.legend).ref_id(ref).datasource(DATASOURCE)
+        target = target.instant() if query.instant else target.range()
         if query.exemplars:
             target = target.exemplar(True)
         if fmt is not None:
@@ -190,7 +194,8 @@ def stat_panel(
         .height(height)
         .thresholds(_thresholds(thresholds))
         .color_mode(common.BigValueColorMode.BACKGROUND if len(thresholds) > 1 else common.BigValueColorMode.VALUE)
-        .graph_mode(common.BigValueGraphMode.AREA)
+        # A sparkline needs a range query; instant ones give the number alone.
+        .graph_mode(common.BigValueGraphMode.NONE if all(q.instant for q in queries) else common.BigValueGraphMode.AREA)
         .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .targets(_targets(queries))
         .links([runbook(name) for name in runbooks])
@@ -206,26 +211,32 @@ def stat_panel(
 def heatmap_panel(
     title: str,
     description: str,
-    unit: str,
+    bucket_unit: str,
+    cell_unit: str,
     query: Query,
     *,
     width: int = 12,
     height: int = 8,
     runbooks: Sequence[str] = (),
 ) -> heatmap.Panel:
-    """A heatmap of a Prometheus histogram: the buckets' increase per interval, one row per ``le``."""
+    """A heatmap of a Prometheus histogram, one row per ``le`` bucket (in ``bucket_unit``), each cell the query's
+    value for that bucket (in ``cell_unit``).
+
+    Grafana's heatmap ignores the standard field options but Links (fieldConfig unit, thresholds): its units are
+    the y axis's and the cells' options, and its colours the colour scheme, so no unit or thresholds go in
+    fieldConfig (tests/grafana/lint.py rejects them there).
+    """
     return (
         heatmap.Panel()
         .title(title)
         .description(description)
         .datasource(DATASOURCE)
-        .unit(unit)
         .span(width)
         .height(height)
-        .thresholds(_thresholds(informational()))
         .calculate(False)
         .scale_distribution(common_builders.ScaleDistributionConfig().type(common.ScaleDistribution.LINEAR))
-        .y_axis(heatmap.YAxisConfig().unit(unit))
+        .y_axis(heatmap.YAxisConfig().unit(bucket_unit))
+        .cell_values(heatmap.CellValues().unit(cell_unit))
         .rows_frame(heatmap.RowsHeatmapOptions().layout(common.HeatmapCellLayout.LE))
         .color(heatmap.HeatmapColorOptions().mode(HeatmapColorMode.SCHEME).scheme("Oranges").steps(64))
         .show_color_scale(True)

@@ -28,7 +28,21 @@ def quantile(q: float, histogram: str, by: str = "", extra: str = "") -> str:
 
 
 def ratio(numerator: str, denominator: str) -> str:
+    """``numerator / denominator``: only where both sides always have the same series (gauges of one pool,
+    a histogram's _sum and _count); a part of a whole goes through ``share`` instead."""
     return f"{numerator}\n/\n{denominator}"
+
+
+def or_zero(part: str, whole: str) -> str:
+    """``(part or 0 * whole)``: ``part`` for every label set of ``whole``, 0 where ``part`` has no series
+    (a model that never succeeded, an endpoint without a 5xx), as the recording rules do."""
+    return f"(\n{part}\nor\n0 * {whole}\n)"
+
+
+def share(part: str, whole: str) -> str:
+    """``part / whole`` where ``part`` counts a subset of ``whole``: a label value with no ``part`` series
+    shows 0 instead of vanishing from the panel (the moment it matters: every request failed)."""
+    return ratio(or_zero(part, whole), whole)
 
 
 def recorded(rule: str) -> str:

@@ -14,7 +14,7 @@ from .config import (
     SYNTHETIC_SUCCESS_RESULT,
 )
 from .panels import DATASOURCE, GREEN, ORANGE, RED, Query, above, below, row, stat_panel, timeseries_panel
-from .selectors import quantile, recorded
+from .selectors import quantile, recorded, share
 from .skeleton import new_dashboard
 
 HISTOGRAM = "http_request_duration_seconds"
@@ -193,8 +193,10 @@ def _synthetic() -> list:
             "percentunit",
             [
                 Query(
-                    f"sum by (check) (rate(synthetic_checks_total{{{CHECK}, {success}}}[$__rate_interval]))\n/\n"
-                    f"sum by (check) (rate(synthetic_checks_total{{{CHECK}}}[$__rate_interval]))",
+                    share(
+                        f"sum by (check) (rate(synthetic_checks_total{{{CHECK}, {success}}}[$__rate_interval]))",
+                        f"sum by (check) (rate(synthetic_checks_total{{{CHECK}}}[$__rate_interval]))",
+                    ),
                     "{{check}}",
                 ),
                 Query(

@@ -266,8 +266,8 @@ def test_the_watchdog_reaches_the_heartbeat_sink(stack: Stack) -> None:
 
 def test_every_dashboard_panel_shows_data(stack: Stack) -> None:
     """Issue 9: every query of every dashboard panel, "All" chosen, answers the stack's Prometheus with finite
-    values, the Infrastructure dashboard's exporter row included (tests/grafana/test_dashboard_data.py has no
-    exporters to feed it). A query passes once it has; the loop ends when all have."""
+    values, the Infrastructure dashboard's exporter row included (as in tests/grafana/test_dashboard_data.py, but
+    against the whole stack with its own traffic). A query passes once it has; the loop ends when all have."""
     prometheus = stack.ports["prometheus"]
     dashboards = load_dashboards()
     for name, variable in ((n, v) for d in dashboards.values() for n, v in variables(d).items()):

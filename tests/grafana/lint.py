@@ -7,10 +7,14 @@ PromQL parsed by a real parser (promql-parser, the Rust port of Prometheus's own
 - template-datasource: a `datasource` variable of type prometheus, labelled "Data source";
 - template-job / template-instance (here `service` / `instance`): query variables through the datasource
   variable, reloaded on time-range change, whose label_values() selectors parse;
-- panel-datasource, panel-title-description, panel-units (+ thresholds on every panel, which the issue asks);
+- panel-datasource, panel-title-description, panel-units (+ thresholds on every panel, which the issue asks;
+  a heatmap's units are read where Grafana reads them, its options, and fieldConfig units there are an error);
+- panel-levels (not the linter's): a ratio, or a metric with an alert, SLA or meaningful level, is never shown
+  in one neutral colour;
 - target-promql (parses), target-rate-interval (rate/irate over $__rate_interval; any fixed window is named
-  in the panel title), target-job / target-instance (every selector bound to the variables), and
-  target-counter-agg (counters only inside rate/irate/increase).
+  in the panel title; a total over $__range is an instant query), target-job / target-instance (every
+  selector bound to the variables), and target-counter-agg (counters only inside rate/irate/increase);
+- target-share-or-zero (not the linter's): a part over its whole is written (part or 0 * whole) / whole.
 
 Each rule returns the problems it found as strings; an empty list is a pass.
 """
@@ -137,20 +141,41 @@ def panel_basics(dashboard: dict[str, Any]) -> Problems:
         if panel.get("datasource") != DATASOURCE_REF:
             problems.append(f"{where}: datasource is {panel.get('datasource')}, not the $datasource variable")
         defaults = panel.get("fieldConfig", {}).get("defaults", {})
-        units = [defaults.get("unit")]
         if panel["type"] == "heatmap":
-            units.append(panel.get("options", {}).get("yAxis", {}).get("unit"))
-        if any(unit not in VALID_UNITS for unit in units):
-            problems.append(f"{where}: unit {units} is not a Grafana unit")
-        steps = defaults.get("thresholds", {}).get("steps", [])
-        values = [step.get("value") for step in steps]
-        if not steps or values[0] is not None or values[1:] != sorted(v for v in values[1:] if v is not None):
-            problems.append(f"{where}: thresholds {steps} are not a base step followed by ascending values")
+            problems.extend(_heatmap_basics(where, panel))
+        else:
+            if defaults.get("unit") not in VALID_UNITS:
+                problems.append(f"{where}: unit {defaults.get('unit')!r} is not a Grafana unit")
+            steps = defaults.get("thresholds", {}).get("steps", [])
+            values = [step.get("value") for step in steps]
+            if not steps or values[0] is not None or values[1:] != sorted(v for v in values[1:] if v is not None):
+                problems.append(f"{where}: thresholds {steps} are not a base step followed by ascending values")
         if not panel.get("targets"):
             problems.append(f"{where}: no query")
         for target in panel.get("targets", []):
             if target.get("datasource") != DATASOURCE_REF:
                 problems.append(f"{where}: target {target.get('refId')} does not use the $datasource variable")
+    return problems
+
+
+# The heatmap panel disables every standard field option but Links: a unit or thresholds there are ignored.
+HEATMAP_IGNORED = ("unit", "thresholds", "min", "max", "decimals", "color", "mappings")
+
+
+def _heatmap_basics(where: str, panel: dict[str, Any]) -> Problems:
+    """A heatmap's units are its options' (y axis: the buckets; cells: the values), never fieldConfig's."""
+    problems = []
+    options = panel.get("options", {})
+    units = {
+        "options.yAxis.unit": options.get("yAxis", {}).get("unit"),
+        "options.cellValues.unit": options.get("cellValues", {}).get("unit"),
+    }
+    for setting, unit in units.items():
+        if unit not in VALID_UNITS:
+            problems.append(f"{where}: {setting} {unit!r} is not a Grafana unit")
+    ignored = [key for key in HEATMAP_IGNORED if key in panel.get("fieldConfig", {}).get("defaults", {})]
+    if ignored:
+        problems.append(f"{where}: fieldConfig.defaults {ignored} are ignored by the heatmap; use its options")
     return problems
 
 
@@ -182,6 +207,9 @@ def target_rate_interval(dashboard: dict[str, Any]) -> Problems:
             if not isinstance(node, promql_parser.MatrixSelector):
                 continue
             function = parents[-1].func.name if parents and isinstance(parents[-1], promql_parser.Call) else None
+            if node.range == RANGE and function not in RATE_FUNCTIONS and not target.get("instant"):
+                # One total over the whole time range: a range query would recompute it at every step.
+                problems.append(f"{where}: {function}() over $__range is not an instant query")
             if node.range == RATE_INTERVAL or (node.range == RANGE and function not in RATE_FUNCTIONS):
                 continue
             if node.range == RANGE:
@@ -252,12 +280,91 @@ def target_counter_agg(dashboard: dict[str, Any]) -> Problems:
     return problems
 
 
+# A panel draws a level (a threshold step beyond the base colour) when what it shows has one: any ratio, and the
+# metrics below, each with the level it is held to. Recording rules of ratios and latencies count as well.
+LEVELLED_UNITS = {"percent", "percentunit"}
+LEVELLED_METRICS = {
+    "http_request_duration_seconds_bucket": "the 500 ms P95 of HttpLatencyP95High",
+    "synthetic_check_duration_seconds_bucket": "the SLA's 1 s",
+    "synthetic_check_success": "a check is up or down",
+    "up": "a target is up or down",
+    "queue_depth": "QueueDepthHigh",
+    "system_process_open_fds": "the per-process open-file limit",
+}
+LEVELLED_RECORDS = re.compile(r"(^|_)(ratio|p95|mean)_")  # in the operation of level:metric:operation
+
+
+def panel_levels(dashboard: dict[str, Any]) -> Problems:
+    """No panel whose value has an alert, SLA or meaningful level shows it in a single neutral colour."""
+    problems = []
+    names = {name: ".*" for name in variables(dashboard)}
+    for _, panel in panels(dashboard):
+        defaults = panel.get("fieldConfig", {}).get("defaults", {})
+        if panel["type"] == "heatmap" or len(defaults.get("thresholds", {}).get("steps", [])) > 1:
+            continue
+        read = {
+            node.name
+            for target in panel.get("targets", [])
+            for node, _ in _walk(_parse(target["expr"], names))
+            if isinstance(node, promql_parser.VectorSelector)
+        }
+        reasons = [f"unit {defaults.get('unit')}"] if defaults.get("unit") in LEVELLED_UNITS else []
+        reasons += [f"{name} ({LEVELLED_METRICS[name]})" for name in sorted(read) if name in LEVELLED_METRICS]
+        reasons += [name for name in sorted(read) if ":" in name and LEVELLED_RECORDS.search(name.rsplit(":", 1)[1])]
+        if reasons:
+            problems.append(f"{dashboard['title']} / {panel['title']!r}: one neutral colour for {reasons}")
+    return problems
+
+
+def _unwrap(node: Any) -> Any:
+    while isinstance(node, promql_parser.ParenExpr):
+        node = node.expr
+    return node
+
+
+def _selected(node: Any) -> dict[str, set[str]]:
+    """Metric name -> the label matchers (besides the variables' job/instance/check) of its selectors."""
+    found: dict[str, set[str]] = {}
+    for child, _ in _walk(node):
+        if isinstance(child, promql_parser.VectorSelector):
+            extra = {f"{name}{op}{value}" for name, (op, value) in _matchers(child).items()}
+            found.setdefault(child.name, set()).update(
+                m for m in extra if not m.startswith(("job", "instance", "check", "__name__"))
+            )
+    return found
+
+
+def target_share_or_zero(dashboard: dict[str, Any]) -> Problems:
+    """A part over its whole (`x{status="5.."}` / `x`) keeps label values without a part: `(part or 0 * whole)`.
+
+    Otherwise `sum by (handler)` of the part has no series for a handler without a 5xx, and the division drops it:
+    the panel loses exactly the line that shows 0 (or, for a success ratio, the model that never succeeded).
+    """
+    problems = []
+    names = {name: ".*" for name in variables(dashboard)}
+    for _, panel, target in _panel_targets(dashboard):
+        for node, _ in _walk(_parse(target["expr"], names)):
+            if not (isinstance(node, promql_parser.BinaryExpr) and str(node.op) == "/"):
+                continue
+            part, whole = _selected(node.lhs), _selected(node.rhs)
+            narrowed = [name for name in part if name in whole and part[name] - whole[name]]
+            lhs = _unwrap(node.lhs)
+            if narrowed and not (isinstance(lhs, promql_parser.BinaryExpr) and str(lhs.op) == "or"):
+                problems.append(
+                    f"{dashboard['title']} / {panel['title']!r} / {target['refId']}: {narrowed} part / whole "
+                    "drops label values without a part: write (part or 0 * whole) / whole"
+                )
+    return problems
+
+
 RULES: dict[str, Rule] = {
     "template-datasource": template_datasource,
     "template-service-instance": template_service_instance,
     "panel-basics": panel_basics,
+    "panel-levels": panel_levels,
     "target-promql": target_promql,
     "target-rate-interval": target_rate_interval,
     "target-selectors": target_selectors,
     "target-counter-agg": target_counter_agg,
+    "target-share-or-zero": target_share_or_zero,
 }

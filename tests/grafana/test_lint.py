@@ -50,6 +50,39 @@ def _drop(path: list[str], title: str) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
+def _heatmap_field_unit(dashboard: dict[str, Any]) -> None:
+    """A unit in the heatmap's fieldConfig, which Grafana's heatmap ignores."""
+    _first(dashboard, "Response time heatmap")["fieldConfig"]["defaults"]["unit"] = "s"
+
+
+def _range_query(title: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(dashboard: dict[str, Any]) -> None:
+        _first(dashboard, title)["targets"][0].update(instant=False, range=True)
+
+    return mutate
+
+
+def _plain_share(title: str) -> Callable[[dict[str, Any]], None]:
+    """(part or 0 * whole) / whole -> part / whole."""
+
+    def mutate(dashboard: dict[str, Any]) -> None:
+        target = _first(dashboard, title)["targets"][0]
+        part, rest = target["expr"].removeprefix("(\n").split("\nor\n", 1)
+        target["expr"] = f"{part}\n/\n{rest.split(chr(10) + '/' + chr(10), 1)[1]}"
+
+    return mutate
+
+
+def _neutral(title: str) -> Callable[[dict[str, Any]], None]:
+    """Only the base colour left: the panel's level is gone."""
+
+    def mutate(dashboard: dict[str, Any]) -> None:
+        steps = _first(dashboard, title)["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        del steps[1:]
+
+    return mutate
+
+
 def _variable(which: str, **changes: Any) -> Callable[[dict[str, Any]], None]:
     def mutate(dashboard: dict[str, Any]) -> None:
         variables(dashboard)[which].update(changes)
@@ -76,6 +109,11 @@ BROKEN = [
         _drop(["fieldConfig", "defaults", "thresholds"], "Availability (5m)"),
         "thresholds",
     ),
+    ("panel-basics", "api-performance", _drop(["options", "cellValues"], "Response time heatmap"), "cellValues"),
+    ("panel-basics", "api-performance", _heatmap_field_unit, "ignored by the heatmap"),
+    ("panel-levels", "infrastructure", _neutral("Cache hit ratio"), "Cache hit ratio"),
+    ("panel-levels", "infrastructure", _neutral("Process open file descriptors"), "system_process_open_fds"),
+    ("panel-levels", "api-performance", _neutral("P95 response time (5m)"), "p95_rate5m"),
     ("target-promql", "api-performance", _set_expr("Request rate by endpoint", "sum by", "sum by by"), "Request rate"),
     (
         "target-rate-interval",
@@ -88,6 +126,12 @@ BROKEN = [
         "business-kpis",
         _set_expr("Generation requests by outcome", "[$__rate_interval]", "[$__range]"),
         "$__range",
+    ),
+    (
+        "target-rate-interval",
+        "business-kpis",
+        _range_query("Registrations in the time range"),
+        "not an instant query",
     ),
     (
         "target-selectors",
@@ -103,6 +147,8 @@ BROKEN = [
     ),
     ("target-selectors", "sla-slo", _set_expr("Check status", 'check=~"$check"', 'check=~".*"'), "check"),
     ("target-counter-agg", "api-performance", _bare_counter, "outside rate()"),
+    ("target-share-or-zero", "business-kpis", _plain_share("Generation success rate by model"), "generation_requests"),
+    ("target-share-or-zero", "sla-slo", _plain_share("Check success ratio"), "synthetic_checks_total"),
 ]
 
 

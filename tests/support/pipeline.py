@@ -10,7 +10,7 @@ import json
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,10 +92,17 @@ class Prometheus:
 
     ``load_rules`` loads the generated stack/prometheus/rules/*.yml, every group evaluated at the scrape
     interval (a group's own `interval` dropped), so recording rules hold values; alerts are sent nowhere.
+    ``moved_targets`` keeps more of prometheus.yml's jobs, each target (as the file names it) moved to where
+    the test runs that server, e.g. ``{"127.0.0.1:9100": "127.0.0.1:40123"}`` for the node exporter.
     """
 
     def __init__(
-        self, log_dir: Path, collector: Collector, scrape_interval: str = "1s", load_rules: bool = False
+        self,
+        log_dir: Path,
+        collector: Collector,
+        scrape_interval: str = "1s",
+        load_rules: bool = False,
+        moved_targets: Mapping[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -110,9 +117,10 @@ class Prometheus:
             "127.0.0.1:8889": collector.exporter_address,
             "127.0.0.1:8888": collector.telemetry_address,
             "127.0.0.1:9090": f"127.0.0.1:{self.port}",
+            **(moved_targets or {}),
         }
-        # Only the jobs this pipeline runs: the stack's exporters are not here, and their `up == 0`
-        # would fire ServiceDown in every test that loads the rules.
+        # Only the jobs this pipeline runs: the stack's exporters are not here (unless moved_targets has
+        # them), and their `up == 0` would fire ServiceDown in every test that loads the rules.
         config["scrape_configs"] = [
             job
             for job in config["scrape_configs"]
@@ -174,12 +182,15 @@ class Prometheus:
 
 @contextmanager
 def running_pipeline(
-    log_dir: Path, traces_to: str | None = None, load_rules: bool = False
+    log_dir: Path,
+    traces_to: str | None = None,
+    load_rules: bool = False,
+    moved_targets: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[Collector, Prometheus]]:
     """A collector and a Prometheus scraping it for the block; both stopped after, Prometheus first."""
     collector = start_collector(log_dir, traces_to=traces_to)
     try:
-        prometheus = Prometheus(log_dir, collector, load_rules=load_rules)
+        prometheus = Prometheus(log_dir, collector, load_rules=load_rules, moved_targets=moved_targets)
         try:
             yield collector, prometheus
         finally:

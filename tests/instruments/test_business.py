@@ -183,3 +183,68 @@ def test_helpers_before_init_record_nowhere_and_warn_once(
         with otelkit.track_generation("sdxl"):
             pass
     assert caplog.text.count("before otelkit.init()") == 1
+
+
+@otelkit.track_generation("imported")
+def generate_at_import() -> str:
+    """Decorated when this module was imported, long before any init()."""
+    return "image"
+
+
+def test_a_decorator_applied_before_init_records_into_the_handle_live_at_each_call(
+    otelkit_capture: MetricsCapture,
+) -> None:
+    @otelkit.track_generation("async-early")
+    async def generate_async() -> None:
+        await asyncio.sleep(0)
+
+    early_tracker = otelkit.track_generation("tracker-early")
+    handle = otelkit.init(metrics={"system_metrics": False})
+    assert generate_at_import() == "image"
+    asyncio.run(generate_async())
+    with early_tracker:
+        pass
+    assert otelkit_capture.value("generation_requests_total", model_type="imported", status="success") == 1
+    assert otelkit_capture.value("generation_requests_total", model_type="async-early", status="success") == 1
+    assert otelkit_capture.value("generation_requests_total", model_type="tracker-early", status="success") == 1
+    assert otelkit_capture.histogram("generation_duration_seconds", model_type="imported").count == 1
+
+    handle.shutdown()
+    otelkit.init(metrics={"system_metrics": False})  # a new handle: the same helpers follow it
+    generate_at_import()
+    generate_at_import()
+    assert otelkit_capture.value("generation_requests_total", model_type="imported", status="success") == 2
+    assert otelkit_capture.value("active_generations", model_type="imported") == 0
+
+
+def test_callbacks_registered_before_init_are_read_by_every_later_handle(otelkit_capture: MetricsCapture) -> None:
+    depth = {"emails": 3}
+    unregister = otelkit.observe_queue_depth(lambda: depth)
+    otelkit.observe_active_users(lambda: {"1d": 5})
+    handle = otelkit.init(metrics={"system_metrics": False})
+    assert otelkit_capture.value("queue_depth", queue="emails") == 3
+    handle.shutdown()
+    depth["emails"] = 7
+    otelkit.init(metrics={"system_metrics": False})
+    assert otelkit_capture.value("queue_depth", queue="emails") == 7
+    assert otelkit_capture.value("active_users", timeframe="1d") == 5
+    unregister()
+    otelkit_capture.assert_absent("queue_depth")
+
+
+def test_registering_the_same_callback_twice_reports_it_once(capture: MetricsCapture) -> None:
+    def depth() -> dict[str, float]:
+        return {"emails": 2}
+
+    otelkit.observe_queue_depth(depth)
+    otelkit.observe_queue_depth(depth)
+    assert capture.value("queue_depth", queue="emails") == 2
+
+
+def test_a_handle_callback_stays_with_its_handle(otelkit_capture: MetricsCapture) -> None:
+    first = otelkit.init(metrics={"system_metrics": False})
+    first.business.observe_queue_depth(lambda: {"first-only": 1})
+    assert otelkit_capture.value("queue_depth", queue="first-only") == 1
+    first.shutdown()
+    otelkit.init(metrics={"system_metrics": False})
+    otelkit_capture.assert_absent("queue_depth", queue="first-only")

@@ -140,7 +140,7 @@ def test_label_values_beyond_the_cardinality_limit_fold_into_one_overflow_series
     assert caplog.text.count("reached its cardinality limit of 5") == 1
 
 
-def test_histogram_overflow_uses_the_sdk_limit_and_warns_once(
+def test_bound_histogram_overflow_folds_into_one_series_and_warns_once(
     otelkit_capture: MetricsCapture, caplog: pytest.LogCaptureFixture
 ) -> None:
     otelkit.init(metrics={"system_metrics": False, "cardinality_limit": 3})
@@ -152,6 +152,28 @@ def test_histogram_overflow_uses_the_sdk_limit_and_warns_once(
         otelkit_capture.samples()
     assert otelkit_capture.histogram("generation_duration_seconds", otel_metric_overflow="true").count == 7
     assert caplog.text.count("generation_duration_seconds reached its cardinality limit") == 1
+
+
+def test_sdk_instruments_overflow_through_the_sdk_limit_and_warn_once(
+    otelkit_capture: MetricsCapture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user's own instruments on ``handle.meter`` go through the SDK's aggregation, not otelkit's cells."""
+    handle = otelkit.init(metrics={"system_metrics": False, "cardinality_limit": 3})
+    renders = handle.meter.create_histogram("render_duration", unit="s")
+    widgets = handle.meter.create_counter("widgets")
+    with caplog.at_level(logging.WARNING, logger="otelkit"):
+        for i in range(10):
+            renders.record(0.2, {"template": f"t{i}"})
+            widgets.add(1, {"kind": f"k{i}"})
+        otelkit_capture.samples()
+        otelkit_capture.samples()
+    overflow = otelkit_capture.histogram("render_duration_seconds", otel_metric_overflow="true")
+    assert overflow.count == 7 and overflow.buckets[0.25] == 7
+    assert len(otelkit_capture.series("render_duration_seconds_count")) == 4
+    assert otelkit_capture.value("widgets_total", otel_metric_overflow="true") == 7
+    assert otelkit_capture.total("widgets_total") == 10
+    assert caplog.text.count("metric render_duration reached its cardinality limit of 3") == 1
+    assert caplog.text.count("metric widgets reached its cardinality limit of 3") == 1
 
 
 def test_counters_are_exact_under_threads(capture: MetricsCapture) -> None:

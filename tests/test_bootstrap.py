@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 
@@ -106,12 +107,15 @@ def test_reinit_explains_that_the_first_globals_stay(caplog: pytest.LogCaptureFi
 
 def test_metrics_endpoint_is_added_to_the_app_at_the_configured_path() -> None:
     app = FastAPI()
-    otelkit.init(app, prometheus={"metrics_path": "/internal/metrics"})
+    otelkit.init(app, service={"name": "at-a-path"}, prometheus={"metrics_path": "/internal/metrics"})
+    otelkit.record_registration("ads")
     client = TestClient(app)
     response = client.get("/internal/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    assert "# TYPE generation_requests_total counter" in response.text or "target_info" in response.text
+    assert "# TYPE user_registrations_total counter" in response.text
+    assert 'user_registrations_total{source="ads"} 1.0' in response.text
+    assert re.search(r'^target_info\{[^}]*service_name="at-a-path"', response.text, re.MULTILINE)
     assert client.get("/metrics").status_code == 404
     assert "/internal/metrics" not in json.dumps(client.get("/openapi.json").json())
 

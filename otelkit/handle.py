@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from otelkit._internal.exporters import MergesBoundHistograms
 from otelkit._internal.overflow import OverflowWarner
 from otelkit._internal.pipeline import METER_NAME, Pipeline
 from otelkit.health import HealthChecks, redis_check, sqlalchemy_check, tcp_check
@@ -85,6 +87,17 @@ class Otelkit:
         """The pipeline's cardinality-overflow warner, for instruments built beside the handle's own
         (``otelkit.synthetic``): sharing it keeps the warning to one per metric."""
         return self._pipeline.warner
+
+    def add_metric_reader(self, reader: MetricReader) -> None:
+        """Read this handle's metrics with one more reader (the pytest capture's), otelkit's bound
+        histograms included when the reader merges them."""
+        if isinstance(reader, MergesBoundHistograms):
+            reader.bound_histograms = self._pipeline.bound_histograms
+        self.meter_provider.add_metric_reader(reader)
+
+    def remove_metric_reader(self, reader: MetricReader) -> None:
+        """Detach and shut down a reader added with `add_metric_reader`."""
+        self.meter_provider.remove_metric_reader(reader)
 
     @property
     def http_metrics(self) -> HttpMetrics:

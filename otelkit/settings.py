@@ -13,15 +13,15 @@ under ``OTELKIT_SECRETS_DIR`` (default ``/run/secrets``, the Docker/Compose conv
 from __future__ import annotations
 
 import itertools
-import os
-from pathlib import Path
+import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from otelkit._internal.standard_env import SecretFilesSource, StandardOtelEnvSource
+from otelkit._internal.env_source import OtelkitEnvSource
+from otelkit._internal.standard_env import SecretFilesSource, StandardOtelEnvSource, secrets_dir
 
 DEFAULT_BUCKETS: list[float] = [
     0.005,
@@ -43,8 +43,12 @@ SLA_LATENCY_BOUNDARY_SECONDS = 0.5
 """The SLA's P95 target (500 ms) needs an exact bucket boundary, or its queries interpolate."""
 
 
-def _parse_key_values(value: Any) -> Any:
-    """Accept OTEL-style ``k1=v1,k2=v2`` strings as well as mappings."""
+def _parse_headers(value: Any) -> Any:
+    """Accept OTEL-style ``k1=v1,k2=v2`` strings as well as mappings.
+
+    Names and values are percent-decoded and names lower-cased, as the SDK's
+    ``parse_env_headers`` does: ``authorization=Bearer%20abc`` sends ``Bearer abc``.
+    """
     if not isinstance(value, str):
         return value
     pairs: dict[str, str] = {}
@@ -52,7 +56,7 @@ def _parse_key_values(value: Any) -> Any:
         key, sep, val = item.partition("=")
         if not sep or not key.strip():
             raise ValueError("expected comma-separated key=value pairs")
-        pairs[key.strip()] = val.strip()
+        pairs[unquote(key).strip().lower()] = unquote(val).strip()
     return pairs
 
 
@@ -66,7 +70,22 @@ class ServiceSettings(BaseModel):
     environment: str = "development"
 
 
-class PrometheusSettings(BaseSettings):
+class _EnvSection(BaseSettings):
+    """A spec section that is a ``BaseSettings`` of its own, reading the environment as the whole does."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, OtelkitEnvSource(settings_cls))
+
+
+class PrometheusSettings(_EnvSection):
     """The spec's Prometheus section, field for field."""
 
     model_config = SettingsConfigDict(env_prefix="OTELKIT_PROMETHEUS__", extra="forbid")
@@ -97,12 +116,8 @@ class PrometheusSettings(BaseSettings):
         return value
 
 
-class SentrySettings(BaseSettings):
-    """The spec's Sentry section, field for field, plus otelkit's privacy knobs.
-
-    The extra fields are left out of ``model_dump()`` while at their defaults, so the section
-    still serialises as exactly the spec's six fields.
-    """
+class SentrySettings(_EnvSection):
+    """The spec's Sentry section, field for field (privacy options live in `SentryPrivacySettings`)."""
 
     model_config = SettingsConfigDict(env_prefix="OTELKIT_SENTRY__", extra="forbid")
 
@@ -112,24 +127,6 @@ class SentrySettings(BaseSettings):
     sample_rate: float = Field(1.0, ge=0.0, le=1.0)
     enable_tracing: bool = True
     traces_sample_rate: float = Field(0.1, ge=0.0, le=1.0)
-    send_default_pii: bool = Field(False, exclude_if=lambda value: value is False)
-    """Off: client IP addresses (span ``client.address``, ``X-Forwarded-For``) never leave the process."""
-    scrub_fields: list[str] = Field(default_factory=list, exclude_if=lambda value: not value)
-    """Regular expressions for more field names whose values are replaced (beyond password, token ...)."""
-    scrub_values: list[str] = Field(default_factory=list, exclude_if=lambda value: not value)
-    """Regular expressions for more values replaced wherever they appear (beyond card numbers)."""
-
-    @field_validator("scrub_fields", "scrub_values")
-    @classmethod
-    def _patterns_compile(cls, value: list[str]) -> list[str]:
-        import re  # here, not at the top: this section is the only part of the module Sentry owns
-
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a regular expression ({exc})") from None
-        return value
 
     @field_validator("dsn")
     @classmethod
@@ -142,6 +139,32 @@ class SentrySettings(BaseSettings):
             raise ValueError("must look like https://<public key>@<host>/<project id>")
         if not project.isdigit():
             raise ValueError("must end with the numeric project id: https://<public key>@<host>/<project id>")
+        return value
+
+
+class SentryPrivacySettings(BaseModel):
+    """What otelkit strips from Sentry events and spans before they leave the process.
+
+    Its own section, so the spec's Sentry section keeps exactly the spec's fields.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    send_default_pii: bool = False
+    """Off: client IP addresses (span ``client.address``, ``X-Forwarded-For``) never leave the process."""
+    scrub_fields: list[str] = Field(default_factory=list)
+    """Regular expressions for more field names whose values are replaced (beyond password, token ...)."""
+    scrub_values: list[str] = Field(default_factory=list)
+    """Regular expressions for more values replaced wherever they appear (beyond card numbers)."""
+
+    @field_validator("scrub_fields", "scrub_values")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression ({exc})") from None
         return value
 
 
@@ -168,7 +191,7 @@ class OtlpSettings(BaseModel):
             raise ValueError("must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:4317")
         return value.rstrip("/")
 
-    _split_headers = field_validator("headers", mode="before")(_parse_key_values)
+    _split_headers = field_validator("headers", mode="before")(_parse_headers)
 
 
 class TracingSettings(BaseModel):
@@ -280,6 +303,7 @@ class OtelkitSettings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     sentry: SentrySettings = Field(default_factory=SentrySettings)
+    sentry_privacy: SentryPrivacySettings = Field(default_factory=SentryPrivacySettings)
     otlp: OtlpSettings = Field(default_factory=OtlpSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
@@ -296,12 +320,11 @@ class OtelkitSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        secrets_dir = Path(os.environ.get("OTELKIT_SECRETS_DIR", "/run/secrets"))
         return (
             init_settings,
-            env_settings,
+            OtelkitEnvSource(settings_cls),
             StandardOtelEnvSource(settings_cls),
-            SecretFilesSource(settings_cls, secrets_dir),
+            SecretFilesSource(settings_cls, secrets_dir()),
         )
 
 
@@ -313,6 +336,7 @@ __all__ = [
     "OtelkitSettings",
     "OtlpSettings",
     "PrometheusSettings",
+    "SentryPrivacySettings",
     "SentrySettings",
     "ServiceSettings",
     "SlaSettings",

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from otelkit._internal import state
-from otelkit.testing import reset_opentelemetry_globals
+from otelkit.testing import preserved_callbacks, reset_opentelemetry_globals
 from tests.support.databases import postgres_server, redis_server
 
 pytest_plugins = ["pytester"]
@@ -31,7 +31,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.
             monkeypatch.delenv(name)
     monkeypatch.setenv("OTELKIT_SECRETS_DIR", str(tmp_path_factory.mktemp("no-secrets")))
     reset_opentelemetry_globals()  # init() sets OpenTelemetry's set-once globals; each test starts unset
-    yield
+    with preserved_callbacks():  # otelkit.observe_*() callbacks are process-wide; a test's go with it
+        yield
     handle = state.current
     if handle is not None:
         handle.shutdown(timeout_seconds=5)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -106,12 +109,15 @@ def test_reinit_explains_that_the_first_globals_stay(caplog: pytest.LogCaptureFi
 
 def test_metrics_endpoint_is_added_to_the_app_at_the_configured_path() -> None:
     app = FastAPI()
-    otelkit.init(app, prometheus={"metrics_path": "/internal/metrics"})
+    otelkit.init(app, service={"name": "at-a-path"}, prometheus={"metrics_path": "/internal/metrics"})
+    otelkit.record_registration("ads")
     client = TestClient(app)
     response = client.get("/internal/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    assert "# TYPE generation_requests_total counter" in response.text or "target_info" in response.text
+    assert "# TYPE user_registrations_total counter" in response.text
+    assert 'user_registrations_total{source="ads"} 1.0' in response.text
+    assert re.search(r'^target_info\{[^}]*service_name="at-a-path"', response.text, re.MULTILINE)
     assert client.get("/metrics").status_code == 404
     assert "/internal/metrics" not in json.dumps(client.get("/openapi.json").json())
 
@@ -141,3 +147,20 @@ def test_force_flush_does_not_duplicate_series_in_the_next_scrape() -> None:
     handle.force_flush()
     text = TestClient(app).get("/metrics").text
     assert text.count('user_registrations_total{source="ads"}') == 1
+
+
+def test_the_readme_quick_start_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Quick start", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "quickstart_app.py").write_text(code, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    app = importlib.import_module("quickstart_app").app
+    client = TestClient(app)
+    assert client.post("/generate", params={"prompt": "cat"}).json() == {"image": "cat"}
+    assert client.post("/pay", params={"amount": 9.5}).json() == {"ok": True}
+    exposition = client.get("/metrics").text
+    assert 'payment_amount_total{currency="EUR",provider="stripe"} 9.5' in exposition
+    assert 'generation_requests_total{model_type="sdxl",status="success"} 1.0' in exposition
+    assert 'http_requests_total{handler="/pay",method="POST",status="200"} 1.0' in exposition
+    assert client.get("/health").json() == {"status": "ok"}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import psutil
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -33,8 +36,18 @@ CONTRACT: dict[str, tuple[str, set[str]]] = {
 }
 
 
+class _Partition(NamedTuple):
+    device: str
+    mountpoint: str
+    fstype: str
+    opts: str
+
+
 @pytest.fixture
-def exposition() -> str:
+def exposition(monkeypatch: pytest.MonkeyPatch) -> str:
+    # The host's mount table varies (a container has only an overlay root): use a fixed one.
+    mounts = [_Partition("overlay", "/", "overlay", "rw"), _Partition("tmpfs", "/run", "tmpfs", "rw")]
+    monkeypatch.setattr(psutil, "disk_partitions", lambda all=False: mounts)
     app = FastAPI()
     otelkit.init(app, service={"name": "contract"})
     with otelkit.track_generation("sdxl"):
@@ -81,3 +94,14 @@ def test_no_unit_or_total_suffix_surprises(exposition: str) -> None:
 
 def test_exposition_carries_no_scope_labels_on_spec_metrics(exposition: str) -> None:
     assert "otel_scope_name" not in exposition
+
+
+def test_disk_metrics_report_the_root_file_system_and_no_pseudo_one(exposition: str) -> None:
+    for name in ("system_disk_usage_percent", "system_disk_used_bytes", "system_disk_total_bytes"):
+        mountpoints = {
+            sample.labels["mountpoint"]
+            for family in text_string_to_metric_families(exposition)
+            for sample in family.samples
+            if sample.name == name
+        }
+        assert mountpoints == {"/"}, f"{name}: {mountpoints}"

@@ -4,13 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from otelkit import OtelkitConfigError, OtelkitSettings, PrometheusSettings, SentrySettings
+from otelkit import OtelkitConfigError, OtelkitSettings, PrometheusSettings, SentryPrivacySettings, SentrySettings
 from otelkit._internal.config import load_settings
 
 SPEC_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
 
 
 def test_prometheus_section_has_exactly_the_spec_fields_and_defaults() -> None:
+    assert list(PrometheusSettings.model_fields) == ["enabled", "metrics_path", "excluded_handlers", "default_buckets"]
     assert PrometheusSettings().model_dump() == {
         "enabled": True,
         "metrics_path": "/metrics",
@@ -20,6 +21,14 @@ def test_prometheus_section_has_exactly_the_spec_fields_and_defaults() -> None:
 
 
 def test_sentry_section_has_exactly_the_spec_fields_and_defaults() -> None:
+    assert list(SentrySettings.model_fields) == [
+        "enabled",
+        "dsn",
+        "environment",
+        "sample_rate",
+        "enable_tracing",
+        "traces_sample_rate",
+    ]
     assert SentrySettings().model_dump() == {
         "enabled": True,
         "dsn": None,
@@ -86,12 +95,41 @@ def test_secrets_are_read_from_the_secrets_directory(monkeypatch: pytest.MonkeyP
         (
             "OTELKIT_SENTRY__SAMPLE_RATE",
             "1.5",
-            r"sentry\.sample_rate \(OTELKIT_SENTRY__SAMPLE_RATE\) = '1\.5': Input should be less than or equal to 1",
+            r"sentry\.sample_rate \(OTELKIT_SENTRY__SAMPLE_RATE\) = '1\.5': "
+            r"Input should be less than or equal to 1",
         ),
         (
             "OTELKIT_PROMETHEUS__DEFAULT_BUCKETS",
             "[0.1, 0.05, 0.5]",
-            r"OTELKIT_PROMETHEUS__DEFAULT_BUCKETS\) = \[0\.1, 0\.05, 0\.5\]: boundaries must be strictly ascending",
+            r"\(OTELKIT_PROMETHEUS__DEFAULT_BUCKETS\) = '\[0\.1, 0\.05, 0\.5\]': "
+            r"boundaries must be strictly ascending",
+        ),
+        (
+            "OTELKIT_PROMETHEUS__DEFAULT_BUCKETS",
+            "0.1,0.05,0.5",
+            r"\(OTELKIT_PROMETHEUS__DEFAULT_BUCKETS\) = '0\.1,0\.05,0\.5': boundaries must be strictly ascending",
+        ),
+        (
+            "OTELKIT_PROMETHEUS__DEFAULT_BUCKETS",
+            "0.1,fast,0.5",
+            r"prometheus\.default_buckets\.1 \(OTELKIT_PROMETHEUS__DEFAULT_BUCKETS\) = '0\.1,fast,0\.5': "
+            r"Input should be a valid number",
+        ),
+        (
+            "OTELKIT_PROMETHEUS__DEFAULT_BUCKETS",
+            "[0.1, 0.5",
+            r"OTELKIT_PROMETHEUS__DEFAULT_BUCKETS='\[0\.1, 0\.5': expected a JSON array or comma-separated items",
+        ),
+        ("OTELKIT_SERVICE", "{bad", r"OTELKIT_SERVICE='\{bad': expected a JSON object"),
+        (
+            "OTELKIT_SERVICE",
+            '{"name": ""}',
+            r"service\.name \(OTELKIT_SERVICE\) = '\{\"name\": \"\"\}': String should have at least 1 character",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+            "-5",
+            r"otlp\.timeout_seconds \(OTEL_EXPORTER_OTLP_TIMEOUT\) = '-5': Input should be greater than 0",
         ),
         (
             "OTELKIT_PROMETHEUS__DEFAULT_BUCKETS",
@@ -101,7 +139,7 @@ def test_secrets_are_read_from_the_secrets_directory(monkeypatch: pytest.MonkeyP
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "collector:4317",
-            r"otlp\.endpoint \(OTELKIT_OTLP__ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT\) = 'collector:4317': "
+            r"otlp\.endpoint \(OTEL_EXPORTER_OTLP_ENDPOINT\) = 'collector:4317': "
             r"must be an http:// or https:// URL",
         ),
         (
@@ -122,7 +160,7 @@ def test_bad_values_name_the_variable_and_the_value(
 
 def test_a_malformed_dsn_is_rejected_without_printing_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTELKIT_SENTRY__DSN", "https://sentry.example/secretkey-no-at-sign")
-    with pytest.raises(OtelkitConfigError, match=r"sentry\.dsn \(OTELKIT_SENTRY__DSN.*\) = <redacted>") as info:
+    with pytest.raises(OtelkitConfigError, match=r"sentry\.dsn \(OTELKIT_SENTRY__DSN\) = <redacted>") as info:
         load_settings(None, {})
     assert "secretkey" not in str(info.value)
 
@@ -143,3 +181,63 @@ def test_config_error_is_a_value_error() -> None:
 def test_unknown_setting_is_rejected() -> None:
     with pytest.raises(OtelkitConfigError, match=r"service\.nmae .*Extra inputs are not permitted"):
         load_settings(None, {"service": {"nmae": "typo"}})
+
+
+def test_list_variables_may_be_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTELKIT_PROMETHEUS__DEFAULT_BUCKETS", "0.1, 0.5,2.5")
+    monkeypatch.setenv("OTELKIT_PROMETHEUS__EXCLUDED_HANDLERS", "/metrics")
+    settings = load_settings(None, {})
+    assert settings.prometheus.default_buckets == [0.1, 0.5, 2.5]
+    assert settings.prometheus.excluded_handlers == ["/metrics"]
+    assert PrometheusSettings().default_buckets == [0.1, 0.5, 2.5]  # the section read on its own agrees
+
+
+def test_an_argument_is_reported_as_an_argument_even_when_a_variable_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTELKIT_TRACING__SAMPLE_RATIO", "0.5")
+    with pytest.raises(OtelkitConfigError, match=r"tracing\.sample_ratio \(argument to otelkit\.init\(\).*\) = 1\.5:"):
+        load_settings(None, {"tracing": {"sample_ratio": 1.5}})
+
+
+def test_the_error_names_only_the_variable_actually_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTELKIT_OTLP__TIMEOUT_SECONDS", "0")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")  # valid, and below OTELKIT_ in precedence
+    with pytest.raises(OtelkitConfigError) as info:
+        load_settings(None, {})
+    assert "(OTELKIT_OTLP__TIMEOUT_SECONDS) = '0'" in str(info.value)
+    assert "OTEL_EXPORTER_OTLP_TIMEOUT" not in str(info.value)
+
+
+def test_a_bad_secret_file_is_named_without_its_content(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "sentry_dsn").write_text("https://topsecret.example/1")
+    monkeypatch.setenv("OTELKIT_SECRETS_DIR", str(tmp_path))
+    with pytest.raises(OtelkitConfigError, match=r"sentry\.dsn \(file 'sentry_dsn' in OTELKIT_SECRETS_DIR") as info:
+        load_settings(None, {})
+    assert "topsecret" not in str(info.value)
+
+
+def test_sentry_privacy_options_are_a_section_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTELKIT_SENTRY_PRIVACY__SEND_DEFAULT_PII", "true")
+    monkeypatch.setenv("OTELKIT_SENTRY_PRIVACY__SCRUB_FIELDS", '["^iban$", "pin"]')
+    settings = load_settings(None, {})
+    assert settings.sentry_privacy == SentryPrivacySettings(send_default_pii=True, scrub_fields=["^iban$", "pin"])
+    with pytest.raises(OtelkitConfigError, match=r"sentry\.scrub_fields .*Extra inputs are not permitted"):
+        load_settings(None, {"sentry": {"scrub_fields": ["x"]}})
+
+
+def test_a_scrub_pattern_that_does_not_compile_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTELKIT_SENTRY_PRIVACY__SCRUB_VALUES", "card,(unclosed")
+    with pytest.raises(
+        OtelkitConfigError, match=r"sentry_privacy\.scrub_values .* = 'card,\(unclosed': .*regular expression"
+    ):
+        load_settings(None, {})
+
+
+def test_percent_encoded_headers_and_resource_attributes_are_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20abc,x-tenant=a%2Cb")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.version=1.0%2Bbuild%207,deployment.environment=eu%20west")
+    settings = load_settings(None, {})
+    assert {k: v.get_secret_value() for k, v in settings.otlp.headers.items()} == {
+        "authorization": "Bearer abc",
+        "x-tenant": "a,b",
+    }
+    assert (settings.service.version, settings.service.environment) == ("1.0+build 7", "eu west")

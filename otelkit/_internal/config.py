@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from otelkit._internal.standard_env import ALTERNATIVE_SOURCES
+from otelkit._internal.env_source import setting_origin
+from otelkit._internal.standard_env import secrets_dir
 from otelkit.errors import OtelkitConfigError
 from otelkit.settings import OtelkitSettings
 
@@ -23,7 +24,9 @@ def load_settings(settings: OtelkitSettings | None, overrides: dict[str, Any]) -
         merged = _deep_merge(settings.model_dump(), _dump(overrides))
         return OtelkitSettings.model_validate(merged)
     except ValidationError as exc:
-        raise OtelkitConfigError(_describe(exc)) from None
+        # With a settings object, every value was already valid: the arguments are to blame.
+        read_environment = settings is None
+        raise OtelkitConfigError(_describe(exc, _dump(overrides), read_environment)) from None
 
 
 def _dump(value: Any) -> Any:
@@ -50,16 +53,32 @@ def env_variable(loc: tuple[str | int, ...]) -> str:
     return "OTELKIT_" + "__".join(names).upper()
 
 
-def _describe(exc: ValidationError) -> str:
+def _given(overrides: dict[str, Any], path: tuple[str, ...]) -> bool:
+    value: Any = overrides
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return True
+
+
+def _describe(exc: ValidationError, overrides: dict[str, Any], read_environment: bool) -> str:
+    """One line per error: the setting, who set it (argument, variable or file), the value as given."""
     lines = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
         dotted = ".".join(str(part) for part in loc)
-        section_field = tuple(str(part) for part in loc[:2])
-        value = "<redacted>" if section_field in _SECRET_PATHS else repr(error.get("input"))
-        where = env_variable(loc[:2] if section_field in _SECRET_PATHS else loc)
-        if section_field in ALTERNATIVE_SOURCES:
-            where += f" or {ALTERNATIVE_SOURCES[section_field]}"
+        names = tuple(str(part) for part in loc if isinstance(part, str))
+        secret = names[:2] in _SECRET_PATHS
+        origin = None
+        if read_environment and len(names) >= 2 and not _given(overrides, names[:2]):
+            origin = setting_origin(names[0], names[1], secrets_dir())
+        if origin is not None:
+            where = origin.source
+            value = "<redacted>" if secret or origin.raw is None else repr(origin.raw)
+        else:
+            where = f"argument to otelkit.init(); variable {env_variable(loc[:2] if secret else loc)}"
+            value = "<redacted>" if secret else repr(error.get("input"))
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"setting {dotted} ({where}) = {value}: {message}")
     count = len(lines)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from pydantic.fields import FieldInfo
 from pydantic_settings import PydanticBaseSettingsSource
 
 # (variable, settings path, converter). Milliseconds become seconds as the OTel spec defines them.
-_STANDARD_VARIABLES: tuple[tuple[str, tuple[str, str], Any], ...] = (
+STANDARD_VARIABLES: tuple[tuple[str, tuple[str, str], Any], ...] = (
     ("OTEL_SERVICE_NAME", ("service", "name"), str),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", ("otlp", "endpoint"), str),
     ("OTEL_EXPORTER_OTLP_PROTOCOL", ("otlp", "protocol"), str),
@@ -23,23 +24,22 @@ _STANDARD_VARIABLES: tuple[tuple[str, tuple[str, str], Any], ...] = (
     ("OTEL_METRIC_EXPORT_INTERVAL", ("otlp", "export_interval_seconds"), lambda ms: float(ms) / 1000),
 )
 # OTEL_RESOURCE_ATTRIBUTES keys that are otelkit settings, so explicit settings still win over them.
-_RESOURCE_KEYS: dict[str, tuple[str, str]] = {
+RESOURCE_KEYS: dict[str, tuple[str, str]] = {
     "service.name": ("service", "name"),
     "service.version": ("service", "version"),
     "deployment.environment.name": ("service", "environment"),
     "deployment.environment": ("service", "environment"),
 }
 # Files in the secrets directory, named as the spec's list of required secrets names them.
-_SECRET_FILES: dict[str, tuple[str, str]] = {
+SECRET_FILES: dict[str, tuple[str, str]] = {
     "sentry_dsn": ("sentry", "dsn"),
     "otlp_headers": ("otlp", "headers"),
 }
 
-ALTERNATIVE_SOURCES: dict[tuple[str, str], str] = {
-    **{path: var for var, path, _ in _STANDARD_VARIABLES},
-    **{path: f"file '{name}' in OTELKIT_SECRETS_DIR" for name, path in _SECRET_FILES.items()},
-}
-"""For error messages: where else a setting may have come from."""
+
+def secrets_dir() -> Path:
+    """Where secret files are read from: ``OTELKIT_SECRETS_DIR``, by default Docker's ``/run/secrets``."""
+    return Path(os.environ.get("OTELKIT_SECRETS_DIR", "/run/secrets"))
 
 
 def _put(target: dict[str, Any], path: tuple[str, str], value: Any) -> None:
@@ -47,12 +47,16 @@ def _put(target: dict[str, Any], path: tuple[str, str], value: Any) -> None:
 
 
 def parse_resource_attributes(raw: str) -> dict[str, str]:
-    """Parse ``OTEL_RESOURCE_ATTRIBUTES`` (``k=v,k2=v2``), skipping malformed items as the SDK does."""
+    """Parse ``OTEL_RESOURCE_ATTRIBUTES`` (``k=v,k2=v2``) as the SDK does.
+
+    Values are percent-decoded (``team=pay%2Cments`` is ``pay,ments``) and malformed items skipped,
+    so the settings agree with the resource the SDK builds from the same variable.
+    """
     attributes: dict[str, str] = {}
     for item in raw.split(","):
         key, sep, value = item.partition("=")
         if sep and key.strip():
-            attributes[key.strip()] = value.strip()
+            attributes[key.strip()] = unquote(value.strip())
     return attributes
 
 
@@ -66,7 +70,7 @@ class StandardOtelEnvSource(_DictSource):
 
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for variable, path, convert in _STANDARD_VARIABLES:
+        for variable, path, convert in STANDARD_VARIABLES:
             raw = os.environ.get(variable)
             if raw:
                 try:
@@ -74,7 +78,7 @@ class StandardOtelEnvSource(_DictSource):
                 except ValueError:
                     _put(values, path, raw)  # let validation report the bad value
         resource = parse_resource_attributes(os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""))
-        for key, path in _RESOURCE_KEYS.items():
+        for key, path in RESOURCE_KEYS.items():
             if key in resource:
                 _put(values, path, resource[key])
         return values
@@ -91,7 +95,7 @@ class SecretFilesSource(_DictSource):
         values: dict[str, Any] = {}
         if not self.secrets_dir.is_dir():
             return values
-        for name, path in _SECRET_FILES.items():
+        for name, path in SECRET_FILES.items():
             file = self.secrets_dir / name
             if file.is_file():
                 _put(values, path, file.read_text(encoding="utf-8").strip())

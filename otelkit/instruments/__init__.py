@@ -1,7 +1,10 @@
 """Module-level helpers that record into the active `otelkit.init()` handle.
 
-Before `init()` (or after `shutdown()`) they record into a detached set of instruments that
-nothing exports, and say so once: telemetry must never break the code that calls it.
+Each call looks the handle up when it records, so helpers set up at import time (a
+``@track_generation`` decorator, an ``observe_queue_depth`` callback) work with an ``init()``
+made later, and with a new handle after a shutdown. Recordings made while no handle is live go
+to a detached set of instruments that nothing exports, with one warning: telemetry must never
+break the code that calls it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,13 @@ from opentelemetry.metrics import NoOpMeter
 
 from otelkit._internal import state
 from otelkit._internal.overflow import OverflowWarner
-from otelkit.instruments.business import BusinessMetrics, GenerationStatus, GenerationTracker
+from otelkit.instruments.business import (
+    ACTIVE_USERS_CALLBACKS,
+    QUEUE_DEPTH_CALLBACKS,
+    BusinessMetrics,
+    GenerationStatus,
+    GenerationTracker,
+)
 
 logger = logging.getLogger("otelkit")
 _detached: BusinessMetrics | None = None
@@ -31,8 +40,11 @@ def _business() -> BusinessMetrics:
 
 
 def track_generation(model_type: str) -> GenerationTracker:
-    """``with track_generation("sdxl"):`` or ``@track_generation("sdxl")``: in-flight, duration, outcome."""
-    return _business().track_generation(model_type)
+    """``with track_generation("sdxl"):`` or ``@track_generation("sdxl")``: in-flight, duration, outcome.
+
+    The handle is looked up as each block starts, so the decorator may be applied before ``init()``.
+    """
+    return GenerationTracker(None, model_type, _business)
 
 
 def record_payment(provider: str, status: str, amount: float = 0.0, currency: str = "") -> None:
@@ -58,14 +70,16 @@ def record_cache_miss(cache: str, count: int = 1) -> None:
         handle.cache_metrics.record(cache, 0, count)
 
 
-def observe_active_users(callback: Callable[[], Mapping[str, float]]) -> None:
-    """Register ``callback() -> {"1d": n, "7d": n, ...}``, read at every collection."""
-    _business().observe_active_users(callback)
+def observe_active_users(callback: Callable[[], Mapping[str, float]]) -> Callable[[], None]:
+    """Register ``callback() -> {"1d": n, "7d": n, ...}``, read at every collection by every handle
+    (also those created later); returns the call that unregisters it."""
+    return ACTIVE_USERS_CALLBACKS.register(callback)
 
 
-def observe_queue_depth(callback: Callable[[], Mapping[str, float]]) -> None:
-    """Register ``callback() -> {queue name: depth}``, read at every collection."""
-    _business().observe_queue_depth(callback)
+def observe_queue_depth(callback: Callable[[], Mapping[str, float]]) -> Callable[[], None]:
+    """Register ``callback() -> {queue name: depth}``, read at every collection by every handle
+    (also those created later); returns the call that unregisters it."""
+    return QUEUE_DEPTH_CALLBACKS.register(callback)
 
 
 __all__ = [

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
@@ -78,9 +79,15 @@ class BusinessMetrics:
             "user_registrations_total", ("source",), "User registrations by acquisition source."
         )
         self._active_users = _CallbackGauge(
-            meter, "active_users", "timeframe", "Active users per timeframe (e.g. 1d, 7d, 30d)."
+            meter,
+            "active_users",
+            "timeframe",
+            "Active users per timeframe (e.g. 1d, 7d, 30d).",
+            shared=ACTIVE_USERS_CALLBACKS,
         )
-        self._queue_depth = _CallbackGauge(meter, "queue_depth", "queue", "Items waiting, per queue.")
+        self._queue_depth = _CallbackGauge(
+            meter, "queue_depth", "queue", "Items waiting, per queue.", shared=QUEUE_DEPTH_CALLBACKS
+        )
 
     def track_generation(self, model_type: str) -> GenerationTracker:
         """Track one generation: in-flight gauge, duration and outcome (from the exception, if any)."""
@@ -95,13 +102,13 @@ class BusinessMetrics:
     def record_registration(self, source: str) -> None:
         self.user_registrations.cell((source,)).add(1.0)
 
-    def observe_active_users(self, callback: Callable[[], Mapping[str, float]]) -> None:
-        """Register ``callback() -> {timeframe: count}``, called at each collection."""
-        self._active_users.register(callback)
+    def observe_active_users(self, callback: Callable[[], Mapping[str, float]]) -> Callable[[], None]:
+        """Register ``callback() -> {timeframe: count}`` for this handle only; returns the unregister call."""
+        return self._active_users.own.register(callback)
 
-    def observe_queue_depth(self, callback: Callable[[], Mapping[str, float]]) -> None:
-        """Register ``callback() -> {queue: depth}``, called at each collection."""
-        self._queue_depth.register(callback)
+    def observe_queue_depth(self, callback: Callable[[], Mapping[str, float]]) -> Callable[[], None]:
+        """Register ``callback() -> {queue: depth}`` for this handle only; returns the unregister call."""
+        return self._queue_depth.own.register(callback)
 
 
 class GenerationTracker:
@@ -110,13 +117,23 @@ class GenerationTracker:
     The outcome is ``success`` unless the block raises: ``timeout`` for `TimeoutError`
     (asyncio's included), ``failure`` otherwise. `set_status` overrides it for failures
     reported without an exception.
+
+    With ``resolve`` (what the module-level helper passes), the metrics are looked up when the
+    block is entered, not when the tracker is made: a decorator applied at import, before
+    `otelkit.init()`, records into whichever handle is live at each call.
     """
 
-    __slots__ = ("_metrics", "_model_type", "_started", "_status")
+    __slots__ = ("_metrics", "_model_type", "_resolve", "_started", "_status")
 
-    def __init__(self, metrics: BusinessMetrics, model_type: str) -> None:
+    def __init__(
+        self,
+        metrics: BusinessMetrics | None,
+        model_type: str,
+        resolve: Callable[[], BusinessMetrics] | None = None,
+    ) -> None:
         self._metrics = metrics
         self._model_type = model_type
+        self._resolve = resolve
         self._started = 0.0
         self._status: GenerationStatus | None = None
 
@@ -124,6 +141,8 @@ class GenerationTracker:
         self._status = status
 
     def __enter__(self) -> GenerationTracker:
+        if self._resolve is not None:
+            self._metrics = self._resolve()  # __exit__ records into the same handle as __enter__
         self._metrics.active_generations.cell((self._model_type,)).add(1.0)
         self._started = time.perf_counter()
         return self
@@ -133,7 +152,7 @@ class GenerationTracker:
     ) -> None:
         duration = time.perf_counter() - self._started
         status = self._status or _status_of(exc_type)
-        metrics = self._metrics
+        metrics: BusinessMetrics = self._metrics  # type: ignore[assignment]  # set by __enter__
         metrics.generation_requests.cell((status, self._model_type)).add(1.0)
         metrics.generation_duration.cell((self._model_type, status)).observe(duration)
         metrics.active_generations.cell((self._model_type,)).add(-1.0)
@@ -148,19 +167,19 @@ class GenerationTracker:
 
     def __call__(self, func: F) -> F:
         """Decorate a function: each call is tracked by a fresh tracker."""
-        metrics, model_type = self._metrics, self._model_type
+        metrics, model_type, resolve = self._metrics, self._model_type, self._resolve
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                async with GenerationTracker(metrics, model_type):
+                async with GenerationTracker(metrics, model_type, resolve):
                     return await func(*args, **kwargs)
 
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with GenerationTracker(metrics, model_type):
+            with GenerationTracker(metrics, model_type, resolve):
                 return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -174,26 +193,63 @@ def _status_of(exc_type: type[BaseException] | None) -> GenerationStatus:
     return "failure"
 
 
+class CallbackRegistry:
+    """Callbacks ``() -> {label value: number}`` for one observable gauge.
+
+    The module-level registries below outlive handles: `otelkit.observe_queue_depth()` called at
+    import, before `otelkit.init()`, is read by every handle created later (and again after a
+    shutdown and a new ``init()``). Registering the same callable twice keeps one entry.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: tuple[Callable[[], Mapping[str, float]], ...] = ()
+
+    def register(self, callback: Callable[[], Mapping[str, float]]) -> Callable[[], None]:
+        """Add ``callback``; returns the call that removes it again."""
+        with self._lock:
+            if not any(existing is callback for existing in self._callbacks):
+                self._callbacks = (*self._callbacks, callback)
+        return lambda: self.unregister(callback)
+
+    def unregister(self, callback: Callable[[], Mapping[str, float]]) -> None:
+        with self._lock:
+            self._callbacks = tuple(existing for existing in self._callbacks if existing is not callback)
+
+    def snapshot(self) -> tuple[Callable[[], Mapping[str, float]], ...]:
+        return self._callbacks
+
+    def restore(self, callbacks: tuple[Callable[[], Mapping[str, float]], ...]) -> None:
+        """Put back an earlier `snapshot` (the pytest capture undoes a test's registrations)."""
+        with self._lock:
+            self._callbacks = callbacks
+
+
+ACTIVE_USERS_CALLBACKS = CallbackRegistry()
+"""What `otelkit.observe_active_users()` registered: read by every handle."""
+QUEUE_DEPTH_CALLBACKS = CallbackRegistry()
+"""What `otelkit.observe_queue_depth()` registered: read by every handle."""
+
+
 class _CallbackGauge:
-    """An observable gauge fed by application callbacks returning ``{label value: number}``.
+    """An observable gauge fed by application callbacks returning ``{label value: number}``:
+    the process-wide ones (``shared``) and this handle's own.
 
     A callback that raises is logged once and skipped, so one broken callback does not
     hide the others or flood the log at every scrape.
     """
 
-    def __init__(self, meter: Meter, name: str, label: str, description: str) -> None:
+    def __init__(self, meter: Meter, name: str, label: str, description: str, *, shared: CallbackRegistry) -> None:
         self._name = name
         self._label = label
-        self._callbacks: list[Callable[[], Mapping[str, float]]] = []
+        self._shared = shared
+        self.own = CallbackRegistry()
         self._failed: set[int] = set()
         meter.create_observable_gauge(name, callbacks=[self._observe], description=description)
 
-    def register(self, callback: Callable[[], Mapping[str, float]]) -> None:
-        self._callbacks.append(callback)
-
     def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
         observations = []
-        for callback in list(self._callbacks):
+        for callback in (*self._shared.snapshot(), *self.own.snapshot()):
             try:
                 values = callback()
                 observations.extend(Observation(float(v), {self._label: str(k)}) for k, v in values.items())

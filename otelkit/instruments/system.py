@@ -9,14 +9,37 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 import psutil
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 logger = logging.getLogger("otelkit")
 
-# Pseudo and container-overlay file systems whose usage says nothing about disks filling up.
+# Pseudo and container-overlay file systems whose usage says nothing about disks filling up
+# (the root file system is reported whatever its type: see `mountpoints_to_report`).
 _IGNORED_FSTYPES = frozenset({"squashfs", "tmpfs", "devtmpfs", "overlay", "proc", "sysfs", "nsfs", "autofs"})
+ROOT = "/"
+
+
+class Partition(Protocol):
+    """What `mountpoints_to_report` reads of psutil's ``disk_partitions()`` entries."""
+
+    mountpoint: str
+    fstype: str
+
+
+def mountpoints_to_report(partitions: Iterable[Partition]) -> list[str]:
+    """``/`` first and always, then each other mount point of a real file system, once.
+
+    In a container ``/`` is an ``overlay`` (skipped elsewhere: overlays of image layers say
+    little), yet it is the disk a container fills up, and the spec's disk > 90 % alert needs it.
+    """
+    mountpoints = [ROOT]
+    for partition in partitions:
+        if partition.fstype not in _IGNORED_FSTYPES and partition.mountpoint not in mountpoints:
+            mountpoints.append(partition.mountpoint)
+    return mountpoints
 
 
 class SystemMetrics:
@@ -119,13 +142,9 @@ class SystemMetrics:
         yield Observation(psutil.virtual_memory().total)
 
     def _disk_usage(self) -> Iterable[tuple[str, psutil._common.sdiskusage]]:
-        seen: set[str] = set()
-        for partition in psutil.disk_partitions(all=False):
-            if partition.fstype in _IGNORED_FSTYPES or partition.mountpoint in seen:
-                continue
-            seen.add(partition.mountpoint)
+        for mountpoint in mountpoints_to_report(psutil.disk_partitions(all=False)):
             try:
-                yield partition.mountpoint, psutil.disk_usage(partition.mountpoint)
+                yield mountpoint, psutil.disk_usage(mountpoint)
             except OSError:
                 continue  # unmounted or unreadable since it was listed
 

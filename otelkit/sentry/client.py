@@ -29,8 +29,9 @@ from sentry_sdk.integrations.otlp import OTLPIntegration
 from sentry_sdk.scope import add_global_event_processor
 from sentry_sdk.utils import BadDsn, Dsn
 
+from otelkit._internal.env_source import setting_origin
 from otelkit._internal.log_once import log_exception_once
-from otelkit._internal.standard_env import ALTERNATIVE_SOURCES
+from otelkit._internal.standard_env import secrets_dir
 from otelkit.errors import OtelkitConfigError
 from otelkit.sentry import breadcrumbs
 from otelkit.sentry.asgi import SentryRequestMiddleware, describe_current_request
@@ -81,7 +82,8 @@ def plan_sentry(
     try:
         Dsn(dsn)
     except (BadDsn, ValueError):  # a port that is not a number raises ValueError
-        where = f"OTELKIT_SENTRY__DSN or {ALTERNATIVE_SOURCES[('sentry', 'dsn')]}"
+        origin = setting_origin("sentry", "dsn", secrets_dir())
+        where = origin.source if origin else "argument to otelkit.init(); variable OTELKIT_SENTRY__DSN"
         raise OtelkitConfigError(
             f"setting sentry.dsn ({where}) = <redacted>: sentry-sdk cannot parse it; expected "
             "https://<public key>@<host>/<project id>"
@@ -107,8 +109,8 @@ class SentryBridge:
         self.settings = settings
         self._dsn = dsn
         self._app_before_send = before_send
-        sentry = settings.sentry
-        self.scrubber = Scrubber(sentry.scrub_fields, sentry.scrub_values, send_default_pii=sentry.send_default_pii)
+        privacy = settings.sentry_privacy
+        self.scrubber = Scrubber(privacy.scrub_fields, privacy.scrub_values, send_default_pii=privacy.send_default_pii)
         self._client: Any = None
         self._sender: SentrySpanSender | None = None
 
@@ -184,7 +186,7 @@ class SentryBridge:
             SentryRequestMiddleware,
             routes_of=app,
             scrubber=self.scrubber,
-            send_default_pii=self.settings.sentry.send_default_pii,
+            send_default_pii=self.settings.sentry_privacy.send_default_pii,
         )
         app.state.otelkit_sentry = self
 

@@ -8,12 +8,18 @@
 While a capture is active, every `otelkit.init()` feeds in-memory readers instead of network
 exporters and leaves OpenTelemetry's global providers alone; leaving the capture shuts the
 handles down, so each test starts from nothing.
+
+An app initialised at import (``app = FastAPI(); otelkit.init(app)`` at module level) has its
+handle before any test runs: the capture then reads that handle for the test's duration (an
+extra in-memory reader and a span tap, see `otelkit.testing.follow`) and reports only what
+happened during the test. That handle keeps its own exporters. Callbacks registered with
+`otelkit.observe_queue_depth()` / `observe_active_users()` during a test are dropped after it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricReader
@@ -26,7 +32,9 @@ from otelkit._internal import state
 from otelkit._internal.exporters import WatchedPrometheusReader, cardinality_limits
 from otelkit._internal.overflow import OverflowWarner
 from otelkit.handle import Otelkit
+from otelkit.instruments.business import ACTIVE_USERS_CALLBACKS, QUEUE_DEPTH_CALLBACKS
 from otelkit.settings import OtelkitSettings
+from otelkit.testing.follow import baseline_of, changes_since, read_live_handle, tap_spans
 from otelkit.testing.queries import HistogramSnapshot, Sample, SeriesQuery
 from otelkit.testing.spans import span_to_dict
 
@@ -38,11 +46,15 @@ class MetricsCapture(SeriesQuery):
         self._registry = CollectorRegistry()
         self._span_exporter = InMemorySpanExporter()
         self.handles: list[Otelkit] = []
+        self._baseline: dict[Any, float] | None = None
+        """Set while reading a handle that was live before the capture: values count from here."""
+        self._stop_following: list[Callable[[], None]] = []
 
     # -- the hook otelkit.init() calls -------------------------------------------------------
     def metric_reader(self, settings: OtelkitSettings, warner: OverflowWarner) -> MetricReader:
         """A Prometheus reader on a fresh registry: what tests read is what /metrics would show."""
         self._registry = CollectorRegistry()  # fresh per init: a reader binds to one provider
+        self._baseline = None
         return WatchedPrometheusReader(self._registry, warner, cardinality_limits(settings))
 
     def span_processor(self) -> SpanProcessor:
@@ -51,9 +63,22 @@ class MetricsCapture(SeriesQuery):
     def adopt(self, handle: Otelkit) -> None:
         self.handles.append(handle)
 
+    def follow(self, handle: Otelkit) -> None:
+        """Read ``handle``, live before the capture started, from now until `stop_following`."""
+        self._registry = CollectorRegistry()
+        self._stop_following = [read_live_handle(handle, self._registry), tap_spans(handle, self.span_processor())]
+        self._baseline = baseline_of(self._registry.collect())
+
+    def stop_following(self) -> None:
+        for stop in self._stop_following:
+            stop()
+        self._stop_following = []
+
     # -- what tests read --------------------------------------------------------------------
     def samples(self) -> list[Sample]:
         """Every sample of the exposition, collected now."""
+        if self._baseline is not None:
+            return changes_since(self._registry.collect(), self._baseline)
         return [
             Sample(sample.name, dict(sample.labels), sample.value)
             for family in self._registry.collect()
@@ -71,18 +96,38 @@ class MetricsCapture(SeriesQuery):
 
 @contextlib.contextmanager
 def capture() -> Iterator[MetricsCapture]:
-    """Activate a capture; a handle live before it is set aside and restored after."""
+    """Activate a capture. A handle live before it stays live and is read for the capture's
+    duration (`MetricsCapture.follow`); handles created inside are shut down at the end."""
     captured = MetricsCapture()
     with state.lock:
-        previous_handle, previous_capture = state.current, state.capture
-        state.current, state.capture = None, captured
+        live, previous_capture = state.current, state.capture
+        state.capture = captured
+        if live is not None:
+            captured.follow(live)
     try:
-        yield captured
+        with preserved_callbacks():
+            yield captured
     finally:
+        captured.stop_following()
         for handle in captured.handles:
             handle.shutdown(timeout_seconds=5)
         with state.lock:
-            state.current, state.capture = previous_handle, previous_capture
+            state.capture = previous_capture
+            if state.current is not None and state.current.is_shut_down:
+                state.current = None
+
+
+@contextlib.contextmanager
+def preserved_callbacks() -> Iterator[None]:
+    """Drop the `otelkit.observe_queue_depth()` / `observe_active_users()` callbacks registered
+    inside the block when it ends (they are process-wide, so they would outlive a test)."""
+    registries = (ACTIVE_USERS_CALLBACKS, QUEUE_DEPTH_CALLBACKS)
+    saved = [registry.snapshot() for registry in registries]
+    try:
+        yield
+    finally:
+        for registry, callbacks in zip(registries, saved, strict=True):
+            registry.restore(callbacks)
 
 
 def reset_opentelemetry_globals() -> None:
@@ -103,4 +148,11 @@ def reset_opentelemetry_globals() -> None:
     del metrics  # imported for its side effect of loading the API
 
 
-__all__ = ["HistogramSnapshot", "MetricsCapture", "Sample", "capture", "reset_opentelemetry_globals"]
+__all__ = [
+    "HistogramSnapshot",
+    "MetricsCapture",
+    "Sample",
+    "capture",
+    "preserved_callbacks",
+    "reset_opentelemetry_globals",
+]

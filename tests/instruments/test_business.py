@@ -140,7 +140,7 @@ def test_label_values_beyond_the_cardinality_limit_fold_into_one_overflow_series
     assert caplog.text.count("reached its cardinality limit of 5") == 1
 
 
-def test_histogram_overflow_uses_the_sdk_limit_and_warns_once(
+def test_bound_histogram_overflow_folds_into_one_series_and_warns_once(
     otelkit_capture: MetricsCapture, caplog: pytest.LogCaptureFixture
 ) -> None:
     otelkit.init(metrics={"system_metrics": False, "cardinality_limit": 3})
@@ -152,6 +152,28 @@ def test_histogram_overflow_uses_the_sdk_limit_and_warns_once(
         otelkit_capture.samples()
     assert otelkit_capture.histogram("generation_duration_seconds", otel_metric_overflow="true").count == 7
     assert caplog.text.count("generation_duration_seconds reached its cardinality limit") == 1
+
+
+def test_sdk_instruments_overflow_through_the_sdk_limit_and_warn_once(
+    otelkit_capture: MetricsCapture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user's own instruments on ``handle.meter`` go through the SDK's aggregation, not otelkit's cells."""
+    handle = otelkit.init(metrics={"system_metrics": False, "cardinality_limit": 3})
+    renders = handle.meter.create_histogram("render_duration", unit="s")
+    widgets = handle.meter.create_counter("widgets")
+    with caplog.at_level(logging.WARNING, logger="otelkit"):
+        for i in range(10):
+            renders.record(0.2, {"template": f"t{i}"})
+            widgets.add(1, {"kind": f"k{i}"})
+        otelkit_capture.samples()
+        otelkit_capture.samples()
+    overflow = otelkit_capture.histogram("render_duration_seconds", otel_metric_overflow="true")
+    assert overflow.count == 7 and overflow.buckets[0.25] == 7
+    assert len(otelkit_capture.series("render_duration_seconds_count")) == 4
+    assert otelkit_capture.value("widgets_total", otel_metric_overflow="true") == 7
+    assert otelkit_capture.total("widgets_total") == 10
+    assert caplog.text.count("metric render_duration reached its cardinality limit of 3") == 1
+    assert caplog.text.count("metric widgets reached its cardinality limit of 3") == 1
 
 
 def test_counters_are_exact_under_threads(capture: MetricsCapture) -> None:
@@ -183,3 +205,68 @@ def test_helpers_before_init_record_nowhere_and_warn_once(
         with otelkit.track_generation("sdxl"):
             pass
     assert caplog.text.count("before otelkit.init()") == 1
+
+
+@otelkit.track_generation("imported")
+def generate_at_import() -> str:
+    """Decorated when this module was imported, long before any init()."""
+    return "image"
+
+
+def test_a_decorator_applied_before_init_records_into_the_handle_live_at_each_call(
+    otelkit_capture: MetricsCapture,
+) -> None:
+    @otelkit.track_generation("async-early")
+    async def generate_async() -> None:
+        await asyncio.sleep(0)
+
+    early_tracker = otelkit.track_generation("tracker-early")
+    handle = otelkit.init(metrics={"system_metrics": False})
+    assert generate_at_import() == "image"
+    asyncio.run(generate_async())
+    with early_tracker:
+        pass
+    assert otelkit_capture.value("generation_requests_total", model_type="imported", status="success") == 1
+    assert otelkit_capture.value("generation_requests_total", model_type="async-early", status="success") == 1
+    assert otelkit_capture.value("generation_requests_total", model_type="tracker-early", status="success") == 1
+    assert otelkit_capture.histogram("generation_duration_seconds", model_type="imported").count == 1
+
+    handle.shutdown()
+    otelkit.init(metrics={"system_metrics": False})  # a new handle: the same helpers follow it
+    generate_at_import()
+    generate_at_import()
+    assert otelkit_capture.value("generation_requests_total", model_type="imported", status="success") == 2
+    assert otelkit_capture.value("active_generations", model_type="imported") == 0
+
+
+def test_callbacks_registered_before_init_are_read_by_every_later_handle(otelkit_capture: MetricsCapture) -> None:
+    depth = {"emails": 3}
+    unregister = otelkit.observe_queue_depth(lambda: depth)
+    otelkit.observe_active_users(lambda: {"1d": 5})
+    handle = otelkit.init(metrics={"system_metrics": False})
+    assert otelkit_capture.value("queue_depth", queue="emails") == 3
+    handle.shutdown()
+    depth["emails"] = 7
+    otelkit.init(metrics={"system_metrics": False})
+    assert otelkit_capture.value("queue_depth", queue="emails") == 7
+    assert otelkit_capture.value("active_users", timeframe="1d") == 5
+    unregister()
+    otelkit_capture.assert_absent("queue_depth")
+
+
+def test_registering_the_same_callback_twice_reports_it_once(capture: MetricsCapture) -> None:
+    def depth() -> dict[str, float]:
+        return {"emails": 2}
+
+    otelkit.observe_queue_depth(depth)
+    otelkit.observe_queue_depth(depth)
+    assert capture.value("queue_depth", queue="emails") == 2
+
+
+def test_a_handle_callback_stays_with_its_handle(otelkit_capture: MetricsCapture) -> None:
+    first = otelkit.init(metrics={"system_metrics": False})
+    first.business.observe_queue_depth(lambda: {"first-only": 1})
+    assert otelkit_capture.value("queue_depth", queue="first-only") == 1
+    first.shutdown()
+    otelkit.init(metrics={"system_metrics": False})
+    otelkit_capture.assert_absent("queue_depth", queue="first-only")

@@ -94,3 +94,17 @@ def test_the_input_is_not_modified() -> None:
     data = {"password": "p", "list": [{"token": "t"}]}
     Scrubber().scrub(data)
     assert data == {"password": "p", "list": [{"token": "t"}]}
+
+
+def test_the_sentry_privacy_section_configures_the_bridge_scrubber(monkeypatch: pytest.MonkeyPatch) -> None:
+    from otelkit.sentry.client import SentryBridge
+    from otelkit.settings import OtelkitSettings
+
+    default_scrubber = SentryBridge(OtelkitSettings(), "https://k@sentry.example/1").scrubber
+    monkeypatch.setenv("OTELKIT_SENTRY_PRIVACY__SCRUB_FIELDS", "^iban$")
+    monkeypatch.setenv("OTELKIT_SENTRY_PRIVACY__SCRUB_VALUES", "ORD-[0-9]+")
+    settings = OtelkitSettings(sentry_privacy={"send_default_pii": True})
+    scrubber = SentryBridge(settings, "https://k@sentry.example/1").scrubber
+    data = {"iban": "DE89", "note": "order ORD-42", "client.address": "203.0.113.9"}
+    assert scrubber.scrub(data) == {"iban": FILTERED, "note": f"order {FILTERED}", "client.address": "203.0.113.9"}
+    assert default_scrubber.scrub(data) == {"iban": "DE89", "note": "order ORD-42", "client.address": FILTERED}

@@ -34,7 +34,9 @@ def test_sentry_starts_only_when_enabled_with_a_dsn(ingest: SentryIngest) -> Non
 
 @pytest.mark.parametrize("dsn", ["https://k3y-s3cret@sentry.example/42/", "https://k3y-s3cret@sentry.example:port/42"])
 def test_a_dsn_sentry_cannot_use_names_the_setting_and_hides_the_key(dsn: str) -> None:
-    with pytest.raises(OtelkitConfigError, match=r"sentry\.dsn \(OTELKIT_SENTRY__DSN.*\) = <redacted>") as info:
+    with pytest.raises(
+        OtelkitConfigError, match=r"sentry\.dsn \(argument .*variable OTELKIT_SENTRY__DSN\) = <redacted>"
+    ) as info:
         otelkit.init(sentry={"dsn": dsn}, **QUIET)
     assert "k3y-s3cret" not in str(info.value)
     assert not sentry_sdk.get_client().is_active()

@@ -46,7 +46,7 @@ class Target:
 def targets(settings: SlaSettings) -> list[Target]:
     return [
         Target("availability", ">=", settings.availability, "availability"),
-        Target("error_rate", "<", settings.error_rate, "error_rate"),
+        Target("error_rate", "<=", settings.error_rate, "error_rate"),
         Target("average_response_seconds", "<", settings.average_response_seconds, None),
         Target("p95_response_seconds", "<=", settings.p95_response_seconds, None),
     ]

@@ -7,8 +7,11 @@
 - ``job:http_request_duration_seconds:mean_rate<w>``: average response time;
 - ``job:http_request_duration_seconds:p95_rate<w>``: P95 response time (exact at the 0.5 s boundary).
 
-``/sla/uptime`` reads, for the synthetic runner's ``job`` (and per ``check``):
-``job:synthetic_checks:success_ratio_rate<w>`` and ``job_check:synthetic_checks:success_ratio_rate<w>``.
+``/sla/uptime`` reads the same four over the synthetic runs, for the runner's ``job`` (``job:``)
+and per ``check`` (``job_check:``): ``synthetic_checks:success_ratio_rate<w>`` (uptime),
+``synthetic_checks:error_ratio_rate<w>`` (runs that did not succeed), and
+``synthetic_check_duration_seconds:mean_rate<w>`` / ``:p95_rate<w>`` (whole runs, all steps).
+Rates are summed over the runner's instances, so two runners' runs count together.
 
 A record another group already writes (``error_ratio_rate1h`` for the burn-rate alerts, the 1d
 availability for ServiceSLAViolated) is not written twice: it is the same series either way.
@@ -60,22 +63,35 @@ def _http(config: Config, window: str) -> list[dict[str, Any]]:
     ]
 
 
-def _synthetic(window: str) -> list[dict[str, Any]]:
-    success = 'result="success"'
+def _synthetic(config: Config, window: str) -> list[dict[str, Any]]:
+    """The same four measures as for HTTP, over the runs of the synthetic checks (all, and per check)."""
+    p = quantile_name(config.latency_quantile)
     rules = []
     for level, by in (("job", "job"), ("job_check", "job, check")):
-        rules.append(
+        buckets = rate_sum("synthetic_check_duration_seconds_bucket", window, by=f"{by}, le")
+        mean = (
+            f"{rate_sum('synthetic_check_duration_seconds_sum', window, by=by)}\n/\n"
+            f"{rate_sum('synthetic_check_duration_seconds_count', window, by=by)}"
+        )
+        rules += [
             recording(
                 f"{level}:synthetic_checks:rate{window}",
                 with_service(rate_sum("synthetic_checks_total", window, by=by)),
-            )
-        )
-        rules.append(
+            ),
             recording(
                 f"{level}:synthetic_checks:success_ratio_rate{window}",
-                with_service(share("synthetic_checks_total", window, success, by)),
-            )
-        )
+                with_service(share("synthetic_checks_total", window, 'result="success"', by)),
+            ),
+            recording(
+                f"{level}:synthetic_checks:error_ratio_rate{window}",
+                with_service(share("synthetic_checks_total", window, 'result!="success"', by)),
+            ),
+            recording(f"{level}:synthetic_check_duration_seconds:mean_rate{window}", with_service(mean)),
+            recording(
+                f"{level}:synthetic_check_duration_seconds:{p}_rate{window}",
+                with_service(f"histogram_quantile({config.latency_quantile}, {buckets})"),
+            ),
+        ]
     return rules
 
 
@@ -86,7 +102,9 @@ def sla_groups(config: Config) -> list[dict[str, Any]]:
     long: list[dict[str, Any]] = []
     for window in config.sla_windows:
         target = long if seconds(window) > seconds(config.sla_short_max_window) else short
-        target.extend(rule for rule in [*_http(config, window), *_synthetic(window)] if rule["record"] not in written)
+        target.extend(
+            rule for rule in [*_http(config, window), *_synthetic(config, window)] if rule["record"] not in written
+        )
     return [
         {"name": SHORT_GROUP, "rules": short},
         {"name": LONG_GROUP, "interval": config.sla_long_interval, "rules": long},

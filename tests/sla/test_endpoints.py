@@ -38,13 +38,13 @@ def test_without_traffic_every_value_is_null_and_the_status_unknown(otelkit_capt
         "service": "checkout",
         "source": "in-process",
         "status": "unknown",
-        "compliance_window": "30d",
+        "compliance_window": "1d",
     }
     assert body["targets"]["availability"] == {
         "objective": ">= 0.995",
         "target": 0.995,
         "comparison": ">=",
-        "window": "30d",
+        "window": "1d",
         "value": None,
         "compliant": None,
         "error_budget_remaining": None,
@@ -120,5 +120,5 @@ def test_every_record_the_prometheus_mode_reads_is_generated() -> None:
         if "record" in rule
     }
     wanted = set(record_names())
-    assert len(wanted) == 24
+    assert len(wanted) == 48  # 4 HTTP and 2 x 4 synthetic records, 4 windows each
     assert wanted - generated == set()

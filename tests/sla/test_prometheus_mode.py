@@ -67,6 +67,10 @@ def stack(tmp_path: Path) -> Iterator[tuple[Collector, Prometheus]]:
         collector.stop()
 
 
+def every_window(value: float) -> dict[str, float]:
+    return dict.fromkeys(("1h", "1d", "7d", "30d"), value)
+
+
 def poll(prometheus: Prometheus, expr: str, expected: Callable[[list[float]], bool], what: str) -> None:
     values: list[float] = []
 
@@ -147,10 +151,18 @@ def test_sla_endpoints_read_the_recording_rules_fed_by_the_real_pipeline(
 
     assert uptime["source"] == "prometheus"
     assert uptime["uptime"] == {"1h": 0.3, "1d": 0.3, "7d": 0.3, "30d": 0.3}
-    assert uptime["checks"] == {
-        "api": {"up": True, "uptime": {"1h": 0.6, "1d": 0.6, "7d": 0.6, "30d": 0.6}},
-        "down": {"up": False, "uptime": {"1h": 0.0, "1d": 0.0, "7d": 0.0, "30d": 0.0}},
-    }
+    api_uptime, down_uptime = uptime["checks"]["api"], uptime["checks"]["down"]
+    assert (api_uptime["up"], api_uptime["uptime"], api_uptime["error_rate"]) == (
+        True,
+        every_window(0.6),
+        every_window(0.4),
+    )
+    assert (down_uptime["up"], down_uptime["uptime"], down_uptime["error_rate"]) == (
+        False,
+        every_window(0.0),
+        every_window(1.0),
+    )
+    assert uptime["error_rate"] == every_window(0.7)
     incidents = {incident["check"]: incident for incident in uptime["incidents"]}
     assert len(uptime["incidents"]) == 2
     assert incidents["api"]["ongoing"] is False and incidents["api"]["start"] < incidents["api"]["end"]

@@ -100,17 +100,17 @@ def test_incidents_from_runs_and_from_samples() -> None:
 
 def values(availability: float | None, error_rate: float | None, average: float | None, p95: float | None) -> dict:
     keys = ("availability", "error_rate", "average_response_seconds", "p95_response_seconds")
-    return {key: {"30d": value} for key, value in zip(keys, (availability, error_rate, average, p95), strict=True)}
+    return {key: {"1d": value} for key, value in zip(keys, (availability, error_rate, average, p95), strict=True)}
 
 
 def test_targets_at_their_boundaries_follow_the_spec_comparisons() -> None:
     settings = SlaSettings()
     at_the_line = status_document(settings, values(0.995, 0.01, 1.0, 0.5), service="s", source="in-process")
     verdicts = {key: target["compliant"] for key, target in at_the_line["targets"].items()}
-    # >= 99.5%, < 1%, < 1 s, <= 500 ms
+    # >= 99.5%, <= 1% (the spec's "Error Rate: ≤1%"), < 1 s, <= 500 ms
     assert verdicts == {
         "availability": True,
-        "error_rate": False,
+        "error_rate": True,
         "average_response_seconds": False,
         "p95_response_seconds": True,
     }
@@ -146,3 +146,31 @@ def test_targets_and_source_come_from_settings(monkeypatch: pytest.MonkeyPatch) 
     message = str(caught.value)
     assert "setting sla.availability (OTELKIT_SLA__AVAILABILITY) = '1.5': Input should be less than 1" in message
     assert "setting sla.prometheus_url (OTELKIT_SLA__PROMETHEUS_URL) = 'prometheus:9090': must be an http://" in message
+
+
+NEGATION = {">=": "<", "<=": ">", "<": ">="}
+
+
+def test_service_sla_violated_fires_exactly_where_sla_status_says_violated() -> None:
+    """The alert's rules are generated from stack/prometheus/rules_config.py, the endpoint's targets
+    from SlaSettings: one rule per target, over the compliance window, at the opposite comparison."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from otelkit.sla import targets
+
+    slo = Path(__file__).resolve().parents[2] / "stack" / "prometheus" / "rules" / "slo.yml"
+    rules = [rule for group in yaml.safe_load(slo.read_text())["groups"] for rule in group["rules"]]
+    violated = {
+        rule["labels"]["sla_target"]: rule["expr"] for rule in rules if rule.get("alert") == "ServiceSLAViolated"
+    }
+    settings = SlaSettings()
+    assert set(violated) == {target.key for target in targets(settings)}
+    for target in targets(settings):
+        match = re.search(r"(job:\S+_rate(\w+)) (<|>|>=|<=) ([0-9.]+)", violated[target.key])
+        assert match is not None, violated[target.key]
+        record, window, operator, threshold = match.groups()
+        assert window == settings.compliance_window, record
+        assert (operator, float(threshold)) == (NEGATION[target.comparison], target.threshold), record

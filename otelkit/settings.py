@@ -206,6 +206,11 @@ class HttpSettings(BaseModel):
     """Who makes the request spans: otelkit's lean middleware, or opentelemetry-instrumentation-fastapi."""
     library_metrics: bool = False
     """With the library tracer, also keep its ``http.server.*`` metrics (they duplicate the spec's)."""
+    measure_own_endpoints: bool = False
+    """Also count otelkit's own endpoints (``/health/detailed``, ``/sla/status``, ``/sla/uptime`` ...) in the
+    HTTP metrics and traces, labelled with their path. Off by default: like ``/metrics`` and ``/health``
+    they are not the service's traffic, and a dashboard polling ``/sla/status`` while Prometheus is down
+    (a 503) must not raise the service's error rate."""
 
 
 class HealthSettings(BaseModel):

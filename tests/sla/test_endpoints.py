@@ -60,7 +60,7 @@ def test_without_traffic_every_value_is_null_and_the_status_unknown(otelkit_capt
 
 
 def test_in_process_values_follow_the_requests_served(otelkit_capture: MetricsCapture) -> None:
-    app, _ = app_with_work(prometheus={"excluded_handlers": ["/metrics", "/sla/status"]})
+    app, _ = app_with_work()
     client = TestClient(app)
     for n in range(40):
         client.get("/work", params={"fail": n % 20 == 0})  # 2 of 40 fail
@@ -71,6 +71,37 @@ def test_in_process_values_follow_the_requests_served(otelkit_capture: MetricsCa
     assert targets["p95_response_seconds"]["compliant"] is True
     again = client.get("/sla/status").json()["targets"]
     assert again["availability"]["windows"]["1h"] == 0.95  # /sla/status itself was not counted
+
+
+def http_series(client: TestClient) -> list[str]:
+    return [line for line in client.get("/metrics").text.splitlines() if line.startswith("http_requests_total{")]
+
+
+def test_otelkits_own_endpoints_are_not_the_services_traffic(otelkit_capture: MetricsCapture) -> None:
+    """A Prometheus outage (503s) or a dashboard polling /sla/status must not move the service's error rate."""
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    app, _ = app_with_work(sla={"prometheus_url": url, "prometheus_timeout_seconds": 1})
+    client = TestClient(app)
+    for path in ("/sla/status", "/sla/status", "/sla/status", "/sla/uptime", "/health/detailed", "/health"):
+        client.get(path)
+    client.get("/work")
+    (series,) = http_series(client)
+    assert 'handler="/work"' in series and 'status="200"' in series and series.endswith(" 1.0")
+    assert not [span for span in otelkit_capture.spans if span["kind"] == "SERVER" and "/work" not in span["name"]]
+
+
+def test_measured_on_request_otelkits_endpoints_carry_their_own_path(otelkit_capture: MetricsCapture) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    app, _ = app_with_work(
+        sla={"prometheus_url": url, "prometheus_timeout_seconds": 1}, http={"measure_own_endpoints": True}
+    )
+    client = TestClient(app)
+    for path in ("/sla/status", "/sla/status", "/health/detailed", "/metrics"):
+        client.get(path)
+    assert otelkit_capture.value("http_requests_total", handler="/sla/status", method="GET", status="503") == 2
+    assert otelkit_capture.value("http_requests_total", handler="/health/detailed", method="GET") == 1
+    otelkit_capture.assert_absent("http_requests_total", handler="unmatched")
+    otelkit_capture.assert_absent("http_requests_total", handler="/metrics")  # still in prometheus.excluded_handlers
 
 
 def test_a_prometheus_that_does_not_answer_is_a_503_with_the_reason(otelkit_capture: MetricsCapture) -> None:

@@ -28,8 +28,6 @@ from tests.support.ports import free_port
 from tests.synthetic.target import DELAYS, Target, wait_until
 
 QUIET = {"metrics": {"system_metrics": False}}
-# /sla/* are not counted, so reading the SLA does not change it.
-NOT_COUNTED = {"prometheus": {"excluded_handlers": ["/metrics", "/sla/status", "/sla/uptime"]}}
 SCHEDULE = ["ok", "error", "ok", "slow", "ok", "wrong", "ok", "hang", "ok", "ok"]
 
 
@@ -46,7 +44,7 @@ def down_check() -> Check:
 
 
 def test_injected_failures_give_exactly_the_scheduled_metrics_and_sla(otelkit_capture: MetricsCapture) -> None:
-    target = Target({"api": SCHEDULE}, service={"name": "checkout"}, **QUIET, **NOT_COUNTED)
+    target = Target({"api": SCHEDULE}, service={"name": "checkout"}, **QUIET)
     with serve(target.app) as base_url:
         runner = SyntheticRunner([api_check(base_url), down_check()], concurrency=2)
         runs = [asyncio.run(runner.run_once()) for _ in SCHEDULE]

@@ -18,6 +18,7 @@ so a misspelt ``expect`` cannot silently check nothing.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -106,6 +107,12 @@ class Step(BaseModel):
             parts.port  # noqa: B018 - raises for a port that is not a number in range
         except ValueError as exc:
             raise ValueError(f"has an invalid port: {exc}") from None
+        odd = next((char for char in probe if char.isspace() or not char.isprintable()), None)
+        if odd is not None:
+            raise ValueError(f"contains {odd!r}: encode spaces and control characters (%20 ...)")
+        if not _HOST.fullmatch(parts.hostname) and not parts.netloc.rpartition("@")[2].startswith("["):
+            raise ValueError(f"has an invalid host {parts.hostname!r}")
+        _httpx_accepts(probe)
         return value
 
     @field_validator("extract")
@@ -167,6 +174,23 @@ class Check(BaseModel):
                 )
             extracted.update(step.extract)
         return self
+
+
+_HOST = re.compile(r"[\w.-]+")
+"""A host name (international ones too) or an IPv4 address; IPv6 literals are bracketed and checked by httpx."""
+
+
+def _httpx_accepts(url: str) -> None:
+    """The runner's HTTP client must be able to build a request for ``url`` (without httpx the runner
+    cannot start anyway, and says so)."""
+    try:
+        import httpx
+    except ImportError:
+        return
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"is not a valid URL: {exc}") from None
 
 
 class _AnyVariable(dict[str, Any]):

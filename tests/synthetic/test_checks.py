@@ -57,6 +57,10 @@ def write(tmp_path: Path, document: dict[str, Any], name: str = "checks.yaml") -
             "${item_id}, which no earlier step",
         ),
         ({"name": "has space", "url": "http://h/a"}, "name = 'has space'", "should match pattern"),
+        ({"name": "health", "url": "http://exa mple.com/a"}, "url = 'http://exa mple.com/a'", "contains ' '"),
+        ({"name": "health", "url": "http://127.0.0.1:1/a\x00b"}, "url = 'http://127.0.0.1:1/a\\x00b'", "contains"),
+        ({"name": "health", "url": "http://ex!ample.com/a"}, "url = 'http://ex!ample.com/a'", "invalid host"),
+        ({"name": "health", "url": "http://[::1/a"}, "url = 'http://[::1/a'", "Invalid IPv6 URL"),
     ],
     ids=[
         "unknown-field",
@@ -68,6 +72,10 @@ def write(tmp_path: Path, document: dict[str, Any], name: str = "checks.yaml") -
         "json-path",
         "variable",
         "name",
+        "space-in-host",
+        "control-character",
+        "bad-host-character",
+        "unclosed-ipv6",
     ],
 )
 def test_a_bad_check_fails_at_load_naming_file_check_field_and_value(
@@ -239,3 +247,29 @@ def test_json_paths() -> None:
         find(document, "$.items[0].name")
     with pytest.raises(PathNotFound, match=r"has no element \[3\]"):
         find(document, "$.items[3]")
+
+
+def test_a_url_only_known_at_run_time_that_no_request_can_carry_is_that_runs_error(
+    otelkit_capture: MetricsCapture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An extracted value puts a NUL in the next step's URL: that check errs, the runner and the other checks go on."""
+    monkeypatch.setenv("SYNTH_TOKEN", TOKEN)
+    target = Target(**QUIET)
+    broken = multi_step("a\x00b")
+    broken["steps"][0]["json"] = {"name": "a\x00b"}
+    broken["steps"][1]["extract"] = {"name": "$.name"}
+    broken["steps"].append({"name": "follow", "url": "/items/${name}"})
+    with serve(target.app) as base_url:
+        path = write(tmp_path, {"base_url": base_url, "checks": [broken, {"name": "gate", "url": "/gate"}]})
+        broken_run, gate_run = asyncio.run(SyntheticRunner(load_checks(path)).run_once())
+    assert broken_run.result == "error"
+    assert [(step.name, step.result) for step in broken_run.steps] == [
+        ("create", "success"),
+        ("fetch", "success"),
+        ("follow", "error"),
+    ]
+    assert broken_run.reason.startswith("step follow: cannot build the request: InvalidURL: Invalid non-printable")
+    assert gate_run.result == "success"
+    assert otelkit_capture.value("synthetic_checks_total", check="item-roundtrip", result="error") == 1
+    follow = next(span for span in otelkit_capture.spans if span["attributes"].get("synthetic.step.name") == "follow")
+    assert (follow["status"], follow["attributes"]["synthetic.step.result"]) == ("ERROR", "error")

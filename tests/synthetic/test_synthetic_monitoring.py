@@ -191,6 +191,40 @@ def test_run_forever_runs_each_check_at_its_interval_within_the_concurrency_boun
     assert otelkit_capture.total("synthetic_checks_total", result="success") == 12
 
 
+def test_a_failing_callback_or_run_stays_with_its_check_and_is_logged_once(
+    otelkit_capture: MetricsCapture, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otelkit.synthetic import runner as runner_module
+
+    real_run_check = runner_module.run_check
+
+    async def run_check_with_a_bug(check: Check, client: httpx.AsyncClient, tracer: object) -> object:
+        if check.name == "buggy":
+            raise RuntimeError("a bug in the runner")
+        return await real_run_check(check, client, tracer)
+
+    monkeypatch.setattr(runner_module, "run_check", run_check_with_a_bug)
+    target = Target(**QUIET)
+    seen: list[str] = []
+
+    def callback_that_fails_for_gate_0(outcome: object) -> None:
+        seen.append(outcome.check)
+        if outcome.check == "gate-0":
+            raise ValueError("a bad callback")
+
+    with serve(target.app) as base_url, caplog.at_level(logging.ERROR, logger="otelkit"):
+        names = ["gate-0", "gate-1", "buggy"]
+        checks = [Check(name=name, url=f"{base_url}/gate", interval_seconds=0.05, jitter=0) for name in names]
+        runner = SyntheticRunner(checks, on_result=callback_that_fails_for_gate_0)
+        asyncio.run(runner.run_forever(asyncio.Event(), runs=3))
+    assert sorted(seen) == sorted(name for name in names for _ in range(3))
+    assert otelkit_capture.value("synthetic_checks_total", check="gate-0", result="success") == 3
+    assert otelkit_capture.value("synthetic_checks_total", check="gate-1", result="success") == 3
+    assert otelkit_capture.value("synthetic_checks_total", check="buggy", result="error") == 3
+    assert caplog.text.count("synthetic check buggy failed to run") == 1
+    assert caplog.text.count("a synthetic result callback") == 1
+
+
 def test_run_forever_stops_when_told(otelkit_capture: MetricsCapture) -> None:
     target = Target(**QUIET)
     with serve(target.app) as base_url:

@@ -131,7 +131,7 @@ class PrometheusSource:
             body = {}
         result = body.get("data", {}).get("result") if isinstance(body.get("data"), dict) else None
         if response.status_code != 200 or body.get("status") != "success" or not isinstance(result, list):
-            detail = body.get("error") or response.text[:200]
+            detail = body.get("error") or " ".join(response.text[:200].split())
             raise PrometheusUnavailable(f"Prometheus at {self.url} answered {response.status_code}: {detail}")
         return list(result)
 

@@ -174,3 +174,22 @@ def test_service_sla_violated_fires_exactly_where_sla_status_says_violated() -> 
         record, window, operator, threshold = match.groups()
         assert window == settings.compliance_window, record
         assert (operator, float(threshold)) == (NEGATION[target.comparison], target.threshold), record
+
+
+def test_several_runners_samples_make_one_series_per_check_up_while_any_runner_sees_it_up() -> None:
+    from otelkit.sla.prometheus import STALE_SECONDS, up_in_any
+
+    # Runner A sees the check up throughout; runner B (its own network trouble) sees it down. Scraped
+    # alternately, the samples merged as one series would flap: 1, 0, 1, 0 ... an incident per scrape.
+    runner_a = [(100.0, 1.0), (115.0, 1.0), (130.0, 1.0)]
+    runner_b = [(105.0, 0.0), (120.0, 0.0), (135.0, 0.0)]
+    merged = up_in_any([runner_a, runner_b])
+    assert merged == [(100.0, 1.0), (105.0, 1.0), (115.0, 1.0), (120.0, 1.0), (130.0, 1.0), (135.0, 1.0)]
+    assert incidents_from_samples("api", merged) == []
+    # Both down at once is an outage: one incident, from the moment the last runner saw it fail.
+    both_down = up_in_any([[(100.0, 1.0), (115.0, 0.0), (130.0, 1.0)], [(105.0, 1.0), (120.0, 0.0), (135.0, 1.0)]])
+    assert [(i.start, i.end) for i in incidents_from_samples("api", both_down)] == [(120.0, 130.0)]
+    # Samples at the same instant are one point; a runner that stopped reporting no longer counts.
+    assert up_in_any([[(100.0, 0.0)], [(100.0, 1.0)]]) == [(100.0, 1.0)]
+    gone = up_in_any([[(100.0, 1.0)], [(110.0, 0.0), (100.0 + STALE_SECONDS + 1, 0.0)]])
+    assert gone == [(100.0, 1.0), (110.0, 1.0), (100.0 + STALE_SECONDS + 1, 0.0)]

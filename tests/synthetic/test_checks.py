@@ -115,6 +115,68 @@ def test_every_mistake_is_reported_at_once_and_header_values_stay_secret(tmp_pat
     assert "check #3: field name: Field required" in message
 
 
+def test_a_bad_default_is_reported_once_as_defaults_naming_the_checks_that_inherit_it(tmp_path: Path) -> None:
+    document = {
+        "defaults": {"interval_seconds": -5, "timeout_seconds": 2},
+        "checks": [
+            {"name": "inherits", "url": "http://h/a"},
+            {"name": "own", "url": "http://h/b", "interval_seconds": 10},
+            {"name": "also", "url": "http://h/c"},
+        ],
+    }
+    with pytest.raises(OtelkitConfigError) as caught:
+        load_checks(write(tmp_path, document))
+    assert str(caught.value).splitlines()[1:] == [
+        "  field defaults.interval_seconds = -5: Input should be greater than 0 "
+        "(inherited by check(s) 'inherits', 'also')"
+    ]
+
+
+def test_a_bad_base_url_is_reported_once_as_base_url(tmp_path: Path) -> None:
+    document = {"base_url": "ftp//x", "checks": [{"name": "a", "url": "/a"}, {"name": "b", "url": "/b"}]}
+    with pytest.raises(OtelkitConfigError) as caught:
+        load_checks(write(tmp_path, document))
+    assert str(caught.value).splitlines()[1:] == [
+        "  field base_url = 'ftp//x': must be an absolute http:// or https:// URL with a host"
+    ]
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")], ids=["inf", "nan"])
+def test_intervals_and_timeouts_must_be_finite(tmp_path: Path, value: float) -> None:
+    checks = [{"name": "a", "url": "http://h/a", "interval_seconds": value}]
+    with pytest.raises(OtelkitConfigError, match=r"check 'a': field interval_seconds = (inf|nan): .*finite number"):
+        load_checks(write(tmp_path, {"checks": checks}, name="checks.json"))
+    with pytest.raises(OtelkitConfigError, match=r"field defaults.timeout_seconds = (inf|nan): .*finite number"):
+        load_checks(
+            write(tmp_path, {"defaults": {"timeout_seconds": value}, "checks": [{"name": "b", "url": "http://h/b"}]})
+        )
+
+
+def test_no_secret_appears_in_a_load_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTH_SECRET", "SECRETVAL")
+    monkeypatch.setenv("SYNTH_BASE", "ftp://probe:SECRETVAL@h")
+    document = {
+        "checks": [
+            {"name": "query", "url": "htp://h/a?token=${env:SYNTH_SECRET}"},
+            {"name": "path", "url": "http://h/${env:SYNTH_SECRET}/a b"},
+            {"name": "literal", "url": "htp://probe:SECRETVAL@h/a?key=SECRETVAL&x=1"},
+            {"name": "port", "url": "http://h:${env:SYNTH_SECRET}/"},
+        ]
+    }
+    with pytest.raises(OtelkitConfigError) as caught:
+        load_checks(write(tmp_path, document))
+    message = str(caught.value)
+    assert "SECRETVAL" not in message, message
+    assert "check 'query': field url = 'htp://h/a?token=<redacted>'" in message
+    assert "check 'path': field url = 'http://h/${env:SYNTH_SECRET}/a b': contains ' '" in message
+    assert "check 'literal': field url = 'htp://probe:<redacted>@h/a?key=<redacted>&x=<redacted>'" in message
+    assert "check 'port': field url = 'http://h:${env:SYNTH_SECRET}/': has an invalid port" in message
+    with pytest.raises(OtelkitConfigError) as caught:
+        load_checks(write(tmp_path, {"base_url": "${env:SYNTH_BASE}", "checks": [{"name": "a", "url": "/a"}]}))
+    assert "SECRETVAL" not in str(caught.value)
+    assert "field base_url = '${env:SYNTH_BASE}': must be an absolute" in str(caught.value)
+
+
 def test_secrets_come_from_env_and_files_and_a_missing_one_fails_at_load(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

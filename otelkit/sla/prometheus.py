@@ -19,7 +19,7 @@ from typing import Any
 
 from otelkit.health import describe_error
 from otelkit.sla.incidents import incidents_from_samples
-from otelkit.sla.targets import SLA_WINDOWS
+from otelkit.sla.targets import OVER_P95_TARGET, SLA_WINDOWS
 from otelkit.sla.uptime import CheckUptime, Measured, Uptime
 
 _WINDOWS = "|".join(SLA_WINDOWS)
@@ -31,6 +31,7 @@ TARGET_RECORDS: dict[str, str] = {
     "error_rate": "job:http_requests:error_ratio_rate{window}",
     "average_response_seconds": "job:http_request_duration_seconds:mean_rate{window}",
     "p95_response_seconds": "job:http_request_duration_seconds:p95_rate{window}",
+    OVER_P95_TARGET: "job:http_request_duration_seconds:over_p95_target_ratio_rate{window}",
 }
 SYNTHETIC_RECORDS: dict[str, str] = {
     "uptime": "synthetic_checks:success_ratio_rate{window}",
@@ -64,7 +65,8 @@ class PrometheusSource:
         self._service = service
         self._synthetic_job = synthetic_job
 
-    async def target_values(self) -> dict[str, dict[str, float | None]]:
+    async def target_values(self, p95_target: float) -> dict[str, dict[str, float | None]]:
+        """The recorded values; ``p95_target`` is the rules' own (tests/sla ties them to the settings)."""
         names = "|".join(re.escape(t.format(window="")) for t in TARGET_RECORDS.values())
         series = await self._query(f'{{__name__=~"({names})({_WINDOWS})", job="{_escape(self._service)}"}}')
         by_name = {item["metric"]["__name__"]: _number(item["value"][1]) for item in series}

@@ -5,7 +5,9 @@
 - ``job:http_requests:availability_ratio_rate<w>``: share of requests without a 5xx;
 - ``job:http_requests:error_ratio_rate<w>``: share of requests with a 5xx;
 - ``job:http_request_duration_seconds:mean_rate<w>``: average response time;
-- ``job:http_request_duration_seconds:p95_rate<w>``: P95 response time (exact at the 0.5 s boundary).
+- ``job:http_request_duration_seconds:p95_rate<w>``: P95 response time (exact at the 0.5 s boundary);
+- ``job:http_request_duration_seconds:over_p95_target_ratio_rate<w>``: share of requests slower than the
+  P95 target (0.5 s, a bucket bound): the P95's error budget is 5% of requests.
 
 ``/sla/uptime`` reads the same four over the synthetic runs, for the runner's ``job`` (``job:``)
 and per ``check`` (``job_check:``): ``synthetic_checks:success_ratio_rate<w>`` (uptime),
@@ -46,6 +48,12 @@ def _http(config: Config, window: str) -> list[dict[str, Any]]:
         f"{rate_sum('http_request_duration_seconds_count', window)}"
     )
     p = quantile_name(config.latency_quantile)
+    # Requests at or below the P95 target (a bucket bound, so exact): the P95's error budget is the rest.
+    at_target = 'le="' + number(config.sla_p95_seconds) + '"'
+    fast = (
+        f"{rate_sum('http_request_duration_seconds_bucket', window, at_target)}\n/\n"
+        f"{rate_sum('http_request_duration_seconds_count', window)}"
+    )
     return [
         recording(
             f"job:http_requests:error_ratio_rate{window}",
@@ -59,6 +67,10 @@ def _http(config: Config, window: str) -> list[dict[str, Any]]:
         recording(
             f"job:http_request_duration_seconds:{p}_rate{window}",
             with_service(f"histogram_quantile({config.latency_quantile}, {buckets})"),
+        ),
+        recording(
+            f"job:http_request_duration_seconds:over_{p}_target_ratio_rate{window}",
+            with_service(f"1 - (\n{indent(fast)}\n)"),
         ),
     ]
 

@@ -176,5 +176,5 @@ def test_every_record_the_prometheus_mode_reads_is_generated() -> None:
         if "record" in rule
     }
     wanted = set(record_names())
-    assert len(wanted) == 48  # 4 HTTP and 2 x 4 synthetic records, 4 windows each
+    assert len(wanted) == 52  # 5 HTTP and 2 x 4 synthetic records, 4 windows each
     assert wanted - generated == set()

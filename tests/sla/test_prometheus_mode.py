@@ -164,6 +164,7 @@ def test_sla_endpoints_read_the_recording_rules_fed_by_the_real_pipeline(
         -19.0,
         -9.0,
     )
+    assert targets["p95_response_seconds"]["error_budget_remaining"] == -1.0  # 10% over 500 ms, 5% allowed
 
     assert uptime["source"] == "prometheus"
     assert uptime["uptime"] == {"1h": 0.3, "1d": 0.3, "7d": 0.3, "30d": 0.3}

@@ -125,6 +125,10 @@ def test_targets_at_their_boundaries_follow_the_spec_comparisons() -> None:
         "p95_response_seconds": None,
     }
     assert inside["targets"]["availability"]["objective"] == ">= 0.995"
+    # The P95's budget: 5% of requests may be slower than 500 ms; 1% are, so 80% of it is left.
+    with_share = {**values(0.999, 0.001, 0.2, 0.3), "share_over_p95_target": {"1d": 0.01}}
+    p95 = status_document(settings, with_share, service="s", source="in-process")["targets"]["p95_response_seconds"]
+    assert p95["error_budget_remaining"] == 0.8
     no_traffic = status_document(settings, values(None, None, None, None), service="s", source="in-process")
     assert no_traffic["status"] == "unknown"
     assert {target["compliant"] for target in no_traffic["targets"].values()} == {None}

@@ -76,6 +76,9 @@ def test_injected_failures_give_exactly_the_scheduled_metrics_and_sla(otelkit_ca
     # rank 9.5 of 10: 8 at or below 0.25 s, 9 at or below 0.5 s, so half-way into (0.5, 0.75]
     assert targets["p95_response_seconds"]["value"] == 0.625
     assert targets["p95_response_seconds"]["compliant"] is False
+    # one request in 10 slower than 500 ms against the 5% allowed: the budget is spent twice over
+    assert targets["p95_response_seconds"]["error_budget_remaining"] == -1.0
+    assert targets["average_response_seconds"]["error_budget_remaining"] is None
     http = otelkit_capture.histogram("http_request_duration_seconds", handler="/scripted/{name}")
     assert targets["average_response_seconds"]["value"] == round(http.sum / http.count, 9)
     assert targets["average_response_seconds"]["compliant"] is True

@@ -153,8 +153,6 @@ class Otelkit:
             return
         from otelkit.instrumentation.fastapi import instrument_fastapi
 
-        instrument_fastapi(app, self)
-        app.state.otelkit = self
         routes: list[tuple[str, Any]] = []
         health = self.settings.health
         if health.enabled:
@@ -163,11 +161,17 @@ class Otelkit:
             routes += [(self.settings.sla.status_path, self.sla.status_endpoint)]
             routes += [(self.settings.sla.uptime_path, self.sla.uptime_endpoint)]
         existing = {getattr(route, "path", None) for route in app.routes}
-        for path, endpoint in routes:
+        own = [(path, endpoint) for path, endpoint in routes if path not in existing]
+        for path, _ in routes:
             if path in existing:  # the application's own endpoint wins
                 logger.info("otelkit: the app already serves %s; otelkit's endpoint there is not added", path)
-            else:
-                app.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
+        own_paths = [path for path, _ in own]
+        if self.prometheus_registry is not None:
+            own_paths.append(self.settings.prometheus.metrics_path)
+        instrument_fastapi(app, self, own_paths=own_paths)
+        app.state.otelkit = self
+        for path, endpoint in own:
+            app.add_route(path, endpoint, methods=["GET"], include_in_schema=False)
         if self.prometheus_registry is not None:
             app.add_route(self.settings.prometheus.metrics_path, self.metrics_endpoint, include_in_schema=False)
 

@@ -229,6 +229,11 @@ class HttpSettings(BaseModel):
     """Who makes the request spans: otelkit's lean middleware, or opentelemetry-instrumentation-fastapi."""
     library_metrics: bool = False
     """With the library tracer, also keep its ``http.server.*`` metrics (they duplicate the spec's)."""
+    measure_own_endpoints: bool = False
+    """Also count otelkit's own endpoints (``/health/detailed``, ``/sla/status``, ``/sla/uptime`` ...) in the
+    HTTP metrics and traces, labelled with their path. Off by default: like ``/metrics`` and ``/health``
+    they are not the service's traffic, and a dashboard polling ``/sla/status`` while Prometheus is down
+    (a 503) must not raise the service's error rate."""
 
 
 class HealthSettings(BaseModel):
@@ -258,13 +263,15 @@ class SlaSettings(BaseModel):
     availability: float = Field(0.995, gt=0, lt=1)
     """Target: at least this share of requests answered without a server error (>=)."""
     error_rate: float = Field(0.01, gt=0, lt=1)
-    """Target: less than this share of requests answered with a 5xx (<)."""
+    """Target: at most this share of requests answered with a 5xx (<=, the spec's "Error Rate: ≤1%")."""
     average_response_seconds: float = Field(1.0, gt=0)
     """Target: mean response time below this (<)."""
     p95_response_seconds: float = Field(0.5, gt=0)
     """Target: 95th percentile response time at most this (<=); 0.5 is a bucket boundary, so it is exact."""
-    compliance_window: Literal["1h", "1d", "7d", "30d"] = "30d"
-    """The window whose values decide compliance and the error budget (an SLA is a monthly promise)."""
+    compliance_window: Literal["1h", "1d", "7d", "30d"] = "1d"
+    """The window whose values decide compliance and the error budget: a rolling day by default, the
+    window ServiceSLAViolated judges (stack/prometheus/rules_config.py ``sla_window``); every window is
+    reported beside it, 30d for the monthly view."""
     incident_lookback: Literal["1h", "1d", "7d"] = "1d"
     """How far back ``/sla/uptime`` lists incidents (down intervals of synthetic checks)."""
     prometheus_url: str | None = None

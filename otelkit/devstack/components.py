@@ -277,8 +277,8 @@ def build(state: StateDir, ports: dict[str, int], options: Options) -> list[Comp
             "demo",
             [python, "-m", "uvicorn", "demo.app:app", "--host=127.0.0.1", f"--port={ports['demo']}", "--no-access-log"],
             url["demo"],
-            # /health, not /health/detailed: the latter reports redis.asyncio as failing (otelkit/health.py
-            # expects ping to be a coroutine function; reported to the lead).
+            # /health (liveness): PostgreSQL, Redis and the collector are components with readiness probes
+            # of their own; /health/detailed is what synthetic/checks.yaml's api-health-detailed watches.
             partial(http_ok, url["demo"] + "/health"),
             env={
                 "DEMO_DATABASE_URL": database_url,
@@ -287,6 +287,9 @@ def build(state: StateDir, ports: dict[str, int], options: Options) -> list[Comp
                 "OTELKIT_OTLP__ENDPOINT": f"http://127.0.0.1:{ports['otlp_grpc']}",
                 "OTELKIT_OTLP__EXPORT_INTERVAL_SECONDS": "5",
                 "OTELKIT_SENTRY__ENABLED": "false",
+                # /sla/* read the recording rules: the synthetic component runs in a process of its own,
+                # which the demo's in-process windows would never see.
+                "OTELKIT_SLA__PROMETHEUS_URL": url["prometheus"],
             },
             config_files=sorted((REPO / "demo").glob("*.py")),
         ),

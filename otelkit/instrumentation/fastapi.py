@@ -10,6 +10,7 @@ error middleware, otelkit's metrics middleware, the application's middleware, th
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import NoOpMeterProvider
@@ -21,8 +22,12 @@ if TYPE_CHECKING:
     from otelkit.handle import Otelkit
 
 
-def instrument_fastapi(app: Any, handle: Otelkit) -> None:
-    """Add tracing and metrics middleware to ``app``; must run before it serves its first request."""
+def instrument_fastapi(app: Any, handle: Otelkit, *, own_paths: Sequence[str] = ()) -> None:
+    """Add tracing and metrics middleware to ``app``; must run before it serves its first request.
+
+    ``own_paths`` are the endpoints otelkit serves on the app (health, SLA, /metrics): not the
+    service's traffic, so not measured unless ``http.measure_own_endpoints`` is on.
+    """
     if getattr(app, "middleware_stack", None) is not None:
         raise OtelkitConfigError(
             "otelkit.init(app) was called after the app started serving (its middleware stack is built), "
@@ -30,7 +35,9 @@ def instrument_fastapi(app: Any, handle: Otelkit) -> None:
             "before uvicorn starts it (routes may be added before or after)."
         )
     settings = handle.settings
-    excluded = settings.prometheus.excluded_handlers
+    excluded = list(settings.prometheus.excluded_handlers)
+    if not settings.http.measure_own_endpoints:
+        excluded += [path for path in own_paths if path not in excluded]
     tracing = settings.tracing.enabled
     library_tracing = tracing and settings.http.tracer == "opentelemetry-instrumentation"
     if library_tracing:
@@ -40,6 +47,7 @@ def instrument_fastapi(app: Any, handle: Otelkit) -> None:
         HttpMiddleware,
         metrics=handle.http_metrics,
         excluded_handlers=excluded,
+        own_paths=own_paths,
         routes_of=app,
         tracer=handle.tracer_provider.get_tracer("otelkit.http") if tracing and not library_tracing else None,
     )

@@ -89,6 +89,8 @@ class HttpMiddleware:
     """Records each HTTP request's metrics and, given a tracer, its SERVER span.
 
     Handlers in ``excluded_handlers`` (health checks, /metrics) are neither recorded nor traced.
+    ``own_paths`` are otelkit's endpoints, plain routes the router does not name in the scope: when
+    measured, their ``handler`` is their path rather than ``unmatched``.
     """
 
     def __init__(
@@ -98,11 +100,13 @@ class HttpMiddleware:
         metrics: HttpMetrics,
         excluded_handlers: Iterable[str],
         routes_of: Any,
+        own_paths: Iterable[str] = (),
         tracer: Tracer | None = None,
     ) -> None:
         self.app = app
         self._metrics = metrics
         self._excluded = frozenset(excluded_handlers)
+        self._own = frozenset(own_paths)
         self._resolver = RouteResolver(routes_of)
         # The SDK's tracer gets otelkit's lean request span; any other tracer is used as it is.
         self._tracer: Tracer | LeanTracer | None = (tracer and LeanTracer.of(tracer)) or tracer
@@ -155,7 +159,13 @@ class HttpMiddleware:
         handler = UNMATCHED
         try:
             handler = self._resolver.handler(scope, entry_root_path)
-            if handler in self._excluded or (handler == UNMATCHED and scope["path"] in self._excluded):
+            if handler == UNMATCHED:
+                path = _route_path(scope, entry_root_path)
+                if path in self._excluded:
+                    return handler
+                if path in self._own:
+                    handler = path
+            elif handler in self._excluded:
                 return handler
             self._metrics.record(method, handler, status, seconds, span_context)
         except Exception:  # telemetry never fails a request

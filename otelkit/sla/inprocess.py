@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from otelkit.sla.incidents import IncidentLog
-from otelkit.sla.targets import SLA_WINDOWS, WINDOW_SECONDS
-from otelkit.sla.uptime import CheckUptime, Uptime
-from otelkit.sla.windows import RollingWindows, bucket_quantile
+from otelkit.sla.targets import OVER_P95_TARGET, SLA_WINDOWS, WINDOW_SECONDS
+from otelkit.sla.uptime import MEASURES, CheckUptime, Measured, Uptime
+from otelkit.sla.windows import RollingWindows, Totals, bucket_quantile
 
 if TYPE_CHECKING:
     from otelkit.synthetic.execute import CheckResult
@@ -51,29 +51,35 @@ class InProcessSource:
         self._last[outcome.check] = outcome.success
         self._incidents.record(outcome.check, outcome.success, outcome.started_at)
 
-    async def target_values(self) -> dict[str, dict[str, float | None]]:
-        values: dict[str, dict[str, float | None]] = {
-            "availability": {},
-            "error_rate": {},
-            "average_response_seconds": {},
-            "p95_response_seconds": {},
-        }
+    async def target_values(self, p95_target: float) -> dict[str, dict[str, float | None]]:
+        measured = self._measured(self.http)
+        over: dict[str, float | None] = {}
         for window in SLA_WINDOWS:
-            totals = self.http.totals(WINDOW_SECONDS[window])
-            values["availability"][window] = totals.success_ratio()
-            values["error_rate"][window] = totals.error_ratio()
-            values["average_response_seconds"][window] = totals.mean()
-            values["p95_response_seconds"][window] = bucket_quantile(0.95, self._bounds, totals.buckets)
-        return values
+            over[window] = share_above(self.http.totals(WINDOW_SECONDS[window]), self._bounds, p95_target)
+        return {"availability": measured.pop("uptime"), **measured, OVER_P95_TARGET: over}
 
     async def uptime(self, incident_lookback_seconds: int) -> Uptime:
-        overall = {w: self._all_checks.totals(WINDOW_SECONDS[w]).success_ratio() for w in SLA_WINDOWS}
         checks = {
-            name: CheckUptime(
-                up=self._last.get(name),
-                windows={w: windows.totals(WINDOW_SECONDS[w]).success_ratio() for w in SLA_WINDOWS},
-            )
+            name: CheckUptime(up=self._last.get(name), measured=self._measured(windows))
             for name, windows in list(self._checks.items())
         }
         incidents = self._incidents.since(self._clock() - incident_lookback_seconds)
-        return Uptime(overall, checks, incidents)
+        return Uptime(self._measured(self._all_checks), checks, incidents)
+
+    def _measured(self, windows: RollingWindows) -> Measured:
+        measured: Measured = {measure: {} for measure in MEASURES}
+        for window in SLA_WINDOWS:
+            totals = windows.totals(WINDOW_SECONDS[window])
+            measured["uptime"][window] = totals.success_ratio()
+            measured["error_rate"][window] = totals.error_ratio()
+            measured["average_response_seconds"][window] = totals.mean()
+            measured["p95_response_seconds"][window] = bucket_quantile(0.95, self._bounds, totals.buckets)
+        return measured
+
+
+def share_above(totals: Totals, bounds: Sequence[float], threshold: float) -> float | None:
+    """Share of the window's requests slower than ``threshold``: exact only at a bucket bound, else None."""
+    if not totals.count or threshold not in bounds:
+        return None
+    at_or_below = sum(totals.buckets[: bounds.index(threshold) + 1])
+    return (totals.count - at_or_below) / totals.count

@@ -56,7 +56,7 @@ class SlaMonitor:
             self.in_process_source.record_check(outcome)
 
     async def status(self) -> dict[str, Any]:
-        values = await self.source.target_values()
+        values = await self.source.target_values(self.settings.p95_response_seconds)
         return status_document(self.settings, values, service=self.service, source=self.source.name)
 
     async def uptime(self) -> dict[str, Any]:

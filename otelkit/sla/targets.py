@@ -23,19 +23,30 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<": o
 Values = Mapping[str, Mapping[str, float | None]]
 
 
+P95_QUANTILE = 0.95
+OVER_P95_TARGET = "share_over_p95_target"
+"""Values key: the share of requests slower than the P95 target (exact when the target is a bucket bound)."""
+
+
 @dataclass(frozen=True)
 class Target:
     key: str
     comparison: Comparison
     threshold: float
-    budget: Literal["availability", "error_rate"] | None
-    """How the error budget is counted; latency targets have none (there is no count of 'bad' to spend)."""
+    budget: Literal["availability", "error_rate", "p95"] | None
+    """How the error budget is counted. The P95's budget is the 5% of requests allowed to be slower than
+    its target; the average has none (no count of 'bad' requests to spend: one very slow answer can
+    break it alone)."""
 
     def compliant(self, value: float | None) -> bool | None:
         return None if value is None else _COMPARE[self.comparison](value, self.threshold)
 
-    def budget_remaining(self, value: float | None) -> float | None:
+    def budget_remaining(self, value: float | None, share_over_target: float | None = None) -> float | None:
         """Share of the error budget left: 1 untouched, 0 spent, negative overspent."""
+        if self.budget == "p95":
+            if share_over_target is None:
+                return None
+            return round(1.0 - share_over_target / (1.0 - P95_QUANTILE), 6)
         if value is None or self.budget is None:
             return None
         if self.budget == "availability":
@@ -46,9 +57,9 @@ class Target:
 def targets(settings: SlaSettings) -> list[Target]:
     return [
         Target("availability", ">=", settings.availability, "availability"),
-        Target("error_rate", "<", settings.error_rate, "error_rate"),
+        Target("error_rate", "<=", settings.error_rate, "error_rate"),
         Target("average_response_seconds", "<", settings.average_response_seconds, None),
-        Target("p95_response_seconds", "<=", settings.p95_response_seconds, None),
+        Target("p95_response_seconds", "<=", settings.p95_response_seconds, "p95"),
     ]
 
 
@@ -69,7 +80,7 @@ def status_document(settings: SlaSettings, values: Values, *, service: str, sour
             "window": window,
             "value": value,
             "compliant": compliant,
-            "error_budget_remaining": target.budget_remaining(value),
+            "error_budget_remaining": target.budget_remaining(value, values.get(OVER_P95_TARGET, {}).get(window)),
             "windows": per_window,
         }
     if any(verdict is False for verdict in verdicts):

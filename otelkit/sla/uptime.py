@@ -1,4 +1,4 @@
-"""What ``/sla/uptime`` reports: synthetic uptime per window, per check, and the incidents."""
+"""What ``/sla/uptime`` reports: synthetic uptime, error rate and latency per window, per check, and the incidents."""
 
 from __future__ import annotations
 
@@ -9,19 +9,26 @@ from typing import Any
 from otelkit.sla.incidents import Incident, iso
 from otelkit.sla.targets import SLA_WINDOWS
 
+MEASURES: tuple[str, ...] = ("uptime", "error_rate", "average_response_seconds", "p95_response_seconds")
+"""What is measured over the synthetic runs, per window: the SLA's four targets as the checks see them.
+``uptime`` is the share of successful runs; ``error_rate`` the share that did not succeed; the
+latencies are of whole runs (every step), from ``synthetic_check_duration_seconds``."""
+
+Measured = dict[str, dict[str, float | None]]
+"""``{measure: {window: value or None}}``."""
+
 
 @dataclass
 class CheckUptime:
     up: bool | None
     """The last run's outcome (None before the first run)."""
-    windows: dict[str, float | None] = field(default_factory=dict)
-    """Share of successful runs per window."""
+    measured: Measured = field(default_factory=dict)
 
 
 @dataclass
 class Uptime:
-    overall: dict[str, float | None]
-    """Share of successful runs of all checks together, per window."""
+    overall: Measured
+    """All checks' runs together."""
     checks: dict[str, CheckUptime]
     incidents: list[Incident]
 
@@ -33,13 +40,19 @@ def uptime_document(uptime: Uptime, *, service: str, source: str, incident_lookb
         "service": service,
         "source": source,
         "generated_at": iso(now),
-        "uptime": {window: _rounded(uptime.overall.get(window)) for window in SLA_WINDOWS},
+        **_measures(uptime.overall),
         "checks": {
-            name: {"up": check.up, "uptime": {window: _rounded(check.windows.get(window)) for window in SLA_WINDOWS}}
-            for name, check in sorted(uptime.checks.items())
+            name: {"up": check.up, **_measures(check.measured)} for name, check in sorted(uptime.checks.items())
         },
         "incident_lookback": incident_lookback,
         "incidents": [incident.to_json(now) for incident in uptime.incidents],
+    }
+
+
+def _measures(measured: Measured) -> dict[str, dict[str, float | None]]:
+    return {
+        measure: {window: _rounded(measured.get(measure, {}).get(window)) for window in SLA_WINDOWS}
+        for measure in MEASURES
     }
 
 

@@ -97,30 +97,27 @@ async def _run_step(
     import httpx
 
     url = render(step.url, variables)
-    parts = urlsplit(url)
-    attributes = {
-        "http.request.method": step.method,
-        "url.full": f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}",  # no query, no userinfo
-        "server.address": parts.hostname or "",
-        "server.port": parts.port or (443 if parts.scheme == "https" else 80),
-        "synthetic.step.name": step.name,
-    }
-    with tracer.start_as_current_span(step.method, kind=SpanKind.CLIENT, attributes=attributes) as span:
-        headers = {key: str(value) for key, value in render(step.headers, variables).items()}
-        _PROPAGATOR.inject(headers)
+    with tracer.start_as_current_span(step.method, kind=SpanKind.CLIENT, attributes=_attributes(step, url)) as span:
+        timeout = step.timeout_seconds or check.timeout_seconds
         started = time.perf_counter()
         try:
-            response = await client.request(
+            headers = {key: str(value) for key, value in render(step.headers, variables).items()}
+            _PROPAGATOR.inject(headers)
+            request = client.build_request(
                 step.method,
                 url,
                 headers=headers,
                 content=render(step.body, variables) if step.body is not None else None,
                 json=render(step.json_body, variables) if step.json_body is not None else None,
-                timeout=step.timeout_seconds or check.timeout_seconds,
+                timeout=timeout,
             )
+        except Exception as exc:  # an extracted variable made a URL or body no request can carry: this run's error
+            reason = f"cannot build the request: {type(exc).__name__}: {exc}"
+            return _ended(span, StepResult(step.name, "error", 0.0, None, reason))
+        try:
+            response = await client.send(request)
         except httpx.TimeoutException as exc:
             seconds = time.perf_counter() - started
-            timeout = step.timeout_seconds or check.timeout_seconds
             return _ended(
                 span, StepResult(step.name, "timeout", seconds, None, f"no answer in {timeout:g} s ({exc!r})")
             )
@@ -139,6 +136,22 @@ async def _run_step(
             reason = f"took {seconds * 1000:.0f} ms, over its budget of {budget:g} ms"
             return _ended(span, StepResult(step.name, "slow", seconds, response.status_code, reason))
         return StepResult(step.name, "success", seconds, response.status_code)
+
+
+def _attributes(step: Step, url: str) -> dict[str, Any]:
+    """The CLIENT span's attributes: no query, no userinfo (they may carry secrets); never raises."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return {"http.request.method": step.method, "synthetic.step.name": step.name}
+    return {
+        "http.request.method": step.method,
+        "url.full": f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}",
+        "server.address": parts.hostname or "",
+        "server.port": port,
+        "synthetic.step.name": step.name,
+    }
 
 
 def _ended(span: trace.Span, outcome: StepResult) -> StepResult:

@@ -9,13 +9,16 @@ The file::
         url: /health
         expect: {status: 200, json: {$.status: ok}}
 
-Each error names the file, the check and the field, and the rejected value (header values are
-shown as ``<redacted>``: they carry secrets).
+Each error names the file, the check and the field, and the rejected value as the file writes it
+(``${env:...}`` unresolved; header values, a URL's query values and password as ``<redacted>``:
+they carry secrets). A bad default is reported once as ``defaults.<field>``, a bad base URL as
+``base_url``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from otelkit.errors import OtelkitConfigError
-from otelkit.synthetic.model import STEP_FIELDS, Check
+from otelkit.synthetic.model import STEP_FIELDS, Check, validate_url
 from otelkit.synthetic.templates import TemplateError, resolve_secrets
 
 INSTALL_EXTRA = "pip install 'otelkit[synthetic]'"
@@ -69,27 +72,26 @@ def checks_from_data(data: Any, *, source: str = "<checks>", base_url: str | Non
     bad_defaults = sorted(set(defaults) - DEFAULT_FIELDS)
     if bad_defaults:
         errors.append(f"defaults: unknown field(s) {bad_defaults} (allowed: {sorted(DEFAULT_FIELDS)})")
-    root: str | None = None
-    default_headers: dict[str, str] = {}
-    try:
-        root = resolve_secrets(base_url if base_url is not None else data.get("base_url"))
-    except TemplateError as exc:
-        errors.append(f"base_url: {exc}")
-    try:
-        default_headers = resolve_secrets(dict(defaults.get("headers") or {}))
-    except TemplateError as exc:
-        errors.append(f"defaults.headers: {exc}")
     raw_checks = data.get("checks")
     if not isinstance(raw_checks, list) or not raw_checks:
         errors.append("field checks: must be a non-empty list of checks")
         raw_checks = []
+    root, root_problems = _base_url(base_url if base_url is not None else data.get("base_url"))
+    errors.extend(root_problems)
+    default_headers: dict[str, str] = {}
+    try:
+        default_headers = resolve_secrets(dict(defaults.get("headers") or {}))
+    except TemplateError as exc:
+        errors.append(f"defaults.headers: {exc}")
+    good_defaults, default_problems = _defaults(defaults, raw_checks)
+    errors.extend(default_problems)
     checks: list[Check] = []
     names: set[object] = set()
     for position, raw in enumerate(raw_checks):
         label = f"check #{position + 1}"
         if isinstance(raw, Mapping) and isinstance(raw.get("name"), str):
             label = f"check {raw['name']!r}"
-        check, problems = _one_check(raw, defaults, default_headers, root)
+        check, problems = _one_check(raw, good_defaults, default_headers, root)
         errors.extend(f"{label}: {problem}" for problem in problems)
         name = raw.get("name") if isinstance(raw, Mapping) else None
         if isinstance(name, str) and name in names:
@@ -104,13 +106,66 @@ def checks_from_data(data: Any, *, source: str = "<checks>", base_url: str | Non
     return checks
 
 
+_UNUSABLE_BASE = "http://base-url.invalid"
+"""Stands in for a base_url already reported, so each check's relative URL is not reported again."""
+
+
+def _base_url(raw: Any) -> tuple[str | None, list[str]]:
+    """The resolved ``base_url`` and what is wrong with it, reported once as ``base_url``."""
+    if raw is None:
+        return None, []
+    try:
+        root = resolve_secrets(raw)
+    except TemplateError as exc:
+        return _UNUSABLE_BASE, [f"base_url: {exc}"]
+    if not isinstance(root, str):
+        return _UNUSABLE_BASE, [f"field base_url = {raw!r}: must be a URL"]
+    try:
+        validate_url(root.rstrip("/") + "/")
+    except ValueError as exc:
+        message = str(exc).removesuffix(" (a path like /health needs base_url)")
+        return _UNUSABLE_BASE, [_redacted(f"field base_url = {_shown(raw, url=True)}: {message}", raw)]
+    return root, []
+
+
+def _defaults(defaults: Mapping[str, Any], raw_checks: list[Any]) -> tuple[dict[str, Any], list[str]]:
+    """The valid ``defaults`` (headers aside), and each bad one reported once as ``defaults.<field>``,
+    naming the checks that would inherit it (those that do not set the field themselves)."""
+    values = {key: value for key, value in defaults.items() if key in DEFAULT_FIELDS and key != "headers"}
+    if not values:
+        return {}, []
+    try:
+        resolved = resolve_secrets(values)
+    except TemplateError as exc:
+        return {}, [f"defaults: {exc}"]
+    try:
+        Check.model_validate({"name": "defaults", "url": "http://defaults.invalid/", **resolved})
+        return resolved, []
+    except ValidationError as exc:
+        problems, bad = [], set()
+        for error in exc.errors(include_url=False):
+            field = error["loc"][0] if error["loc"] else ""
+            if field not in values:
+                continue
+            bad.add(field)
+            heirs = [
+                repr(raw["name"])
+                for raw in raw_checks
+                if isinstance(raw, Mapping) and field not in raw and isinstance(raw.get("name"), str)
+            ]
+            inherited = f"inherited by check(s) {', '.join(heirs)}" if heirs else "no check inherits it"
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"field defaults.{field} = {_shown(values[field])}: {message} ({inherited})")
+        return {key: value for key, value in resolved.items() if key not in bad}, problems
+
+
 def _one_check(
     raw: Any, defaults: Mapping[str, Any], default_headers: dict[str, str], base_url: str | None
 ) -> tuple[Check | None, list[str]]:
     if not isinstance(raw, Mapping):
         return None, [f"must be a mapping, got {type(raw).__name__}"]
     shorthand = "steps" not in raw and any(key in raw for key in STEP_FIELDS)
-    merged: dict[str, Any] = {key: value for key, value in defaults.items() if key != "headers"}
+    merged: dict[str, Any] = dict(defaults)
     merged.update(raw)
     try:
         merged = resolve_secrets(merged)
@@ -138,16 +193,69 @@ def _describe(exc: ValidationError, shorthand: bool, raw: Mapping[str, Any]) -> 
             loc = loc[2:]
         field = _dotted(loc) or "(check)"
         given = error.get("input")
+        written = _written(raw, loc)
         if "headers" in loc:
             value = "<redacted>"  # header values carry secrets
         elif not loc or error["type"] == "missing" or isinstance(given, Mapping | list):
             value = ""  # the whole check or step: too long to repeat, and it may hold headers
         else:
-            value = repr(given)
+            # as the file has it: ${env:...} and ${file:...} unresolved, a URL's query and password hidden
+            value = _shown(written if written is not None else given, url=loc[-1] == "url")
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown field"
-        yield f"field {field}{' = ' + value if value else ''}: {message}"
+        yield _redacted(f"field {field}{' = ' + value if value else ''}: {message}", written)
+
+
+def _written(raw: Mapping[str, Any], loc: tuple[Any, ...]) -> Any:
+    """The value at ``loc`` as the check in the file wrote it, or None (a default, or not there)."""
+    node: Any = raw
+    for part in loc:
+        in_mapping = isinstance(node, Mapping) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_mapping or in_list):
+            return None
+        node = node[part]
+    return node
+
+
+_URL_SECRETS = re.compile(r"(?P<keep>[?&;][^=&#;]*=|//[^/:@]*:)(?P<secret>[^&#;@/]*)(?P<end>@?)")
+
+
+def _shown(value: Any, *, url: bool = False) -> str:
+    """``repr(value)``; for a URL, with query values and the password replaced by ``<redacted>``."""
+    if url and isinstance(value, str):
+
+        def hide(match: re.Match[str]) -> str:
+            if match.group("keep").startswith("//") and not match.group("end"):
+                return match.group(0)  # //host:port, not //user:password@
+            return f"{match.group('keep')}<redacted>{match.group('end')}"
+
+        value = _URL_SECRETS.sub(hide, value)
+    return repr(value)
+
+
+def _redacted(line: str, written: Any) -> str:
+    """``line`` without the values ``${env:...}``/``${file:...}`` resolved to (a message may quote them)."""
+    for secret in _secret_values(written):
+        line = line.replace(secret, "<redacted>")
+    return line
+
+
+SECRET = re.compile(r"\$\{(?:env|file):[^}]*\}")
+
+
+def _secret_values(written: Any) -> list[str]:
+    """What each secret placeholder in ``written`` resolves to (longest first), to keep out of messages."""
+    if not isinstance(written, str):
+        return []
+    values = []
+    for placeholder in SECRET.findall(written):
+        try:
+            values.append(resolve_secrets(placeholder))
+        except TemplateError:
+            continue
+    return sorted((value for value in values if value), key=len, reverse=True)
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:

@@ -18,6 +18,7 @@ so a misspelt ``expect`` cannot silently check nothing.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -88,25 +89,15 @@ class Step(BaseModel):
     expect: Expectation = Field(default_factory=Expectation)
     extract: dict[str, str] = Field(default_factory=dict)
     """Variable name -> JSON path in this step's response; later steps use ``${name}``."""
-    timeout_seconds: float | None = Field(None, gt=0)
+    timeout_seconds: float | None = Field(None, gt=0, allow_inf_nan=False)
     """This request's timeout (default: the check's ``timeout_seconds``)."""
-    latency_budget_ms: float | None = Field(None, gt=0)
+    latency_budget_ms: float | None = Field(None, gt=0, allow_inf_nan=False)
     """Slower than this and the step (so the check) counts as ``slow``, though it answered correctly."""
 
     @field_validator("url")
     @classmethod
     def _absolute_http_url(cls, value: str) -> str:
-        probe = render(value, _AnyVariable())
-        parts = urlsplit(probe)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                "must be an absolute http:// or https:// URL with a host (a path like /health needs base_url)"
-            )
-        try:
-            parts.port  # noqa: B018 - raises for a port that is not a number in range
-        except ValueError as exc:
-            raise ValueError(f"has an invalid port: {exc}") from None
-        return value
+        return validate_url(value)
 
     @field_validator("extract")
     @classmethod
@@ -131,12 +122,12 @@ class Check(BaseModel):
 
     name: str = Field(pattern=CHECK_NAME_PATTERN, max_length=100)
     steps: list[Step] = Field(min_length=1)
-    interval_seconds: float = Field(60.0, gt=0)
-    timeout_seconds: float = Field(10.0, gt=0)
+    interval_seconds: float = Field(60.0, gt=0, allow_inf_nan=False)
+    timeout_seconds: float = Field(10.0, gt=0, allow_inf_nan=False)
     """Per request, unless a step sets its own."""
-    jitter: float = Field(0.1, ge=0, le=1)
+    jitter: float = Field(0.1, ge=0, le=1, allow_inf_nan=False)
     """Each interval is stretched or shrunk by up to this fraction, so checks do not run in lockstep."""
-    latency_budget_ms: float | None = Field(None, gt=0)
+    latency_budget_ms: float | None = Field(None, gt=0, allow_inf_nan=False)
     """For the whole check (all steps); slower counts as ``slow``."""
 
     @model_validator(mode="before")
@@ -167,6 +158,43 @@ class Check(BaseModel):
                 )
             extracted.update(step.extract)
         return self
+
+
+def validate_url(value: str) -> str:
+    """``value`` as the runner's HTTP client will need it: absolute http(s), a valid host and port, no spaces or
+    control characters (run-time ``${variables}`` stand in as ``x``). Raises ValueError saying what is wrong."""
+    probe = render(value, _AnyVariable())
+    parts = urlsplit(probe)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http:// or https:// URL with a host (a path like /health needs base_url)")
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number in range
+    except ValueError as exc:
+        raise ValueError(f"has an invalid port: {exc}") from None
+    odd = next((char for char in probe if char.isspace() or not char.isprintable()), None)
+    if odd is not None:
+        raise ValueError(f"contains {odd!r}: encode spaces and control characters (%20 ...)")
+    if not _HOST.fullmatch(parts.hostname) and not parts.netloc.rpartition("@")[2].startswith("["):
+        raise ValueError(f"has an invalid host {parts.hostname!r}")
+    _httpx_accepts(probe)
+    return value
+
+
+_HOST = re.compile(r"[\w.-]+")
+"""A host name (international ones too) or an IPv4 address; IPv6 literals are bracketed and checked by httpx."""
+
+
+def _httpx_accepts(url: str) -> None:
+    """The runner's HTTP client must be able to build a request for ``url`` (without httpx the runner
+    cannot start anyway, and says so)."""
+    try:
+        import httpx
+    except ImportError:
+        return
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"is not a valid URL: {exc}") from None
 
 
 class _AnyVariable(dict[str, Any]):

@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
+from otelkit._internal.log_once import log_exception_once
 from otelkit.errors import OtelkitConfigError
 from otelkit.synthetic.execute import CheckResult, run_check
 from otelkit.synthetic.loader import INSTALL_EXTRA
@@ -103,12 +105,28 @@ class SyntheticRunner:
                 return
 
     async def _run(self, check: Check, client: httpx.AsyncClient) -> CheckResult:
+        """One run of ``check``; whatever goes wrong stays with this check (logged once) and the others run on."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
         async with self._semaphore:
-            outcome = await run_check(check, client, self._tracer)
+            started_at = time.time()
+            try:
+                outcome = await run_check(check, client, self._tracer)
+            except Exception as exc:
+                log_exception_once(
+                    f"synthetic-run:{check.name}", "otelkit: synthetic check %s failed to run", check.name
+                )
+                reason = f"the runner failed: {type(exc).__name__}: {exc}"
+                outcome = CheckResult(check.name, "error", time.time() - started_at, started_at, reason)
         for callback in self._callbacks:
-            callback(outcome)
+            try:
+                callback(outcome)
+            except Exception:
+                log_exception_once(
+                    f"synthetic-callback:{getattr(callback, '__qualname__', type(callback).__qualname__)}",
+                    "otelkit: a synthetic result callback (%r) failed",
+                    callback,
+                )
         return outcome
 
     @contextlib.asynccontextmanager

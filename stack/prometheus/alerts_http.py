@@ -95,30 +95,62 @@ def error_budget_burn(config: Config) -> list[dict[str, Any]]:
     return rules
 
 
-def sla_violation(config: Config) -> dict[str, Any]:
+def sla_violation(config: Config) -> list[dict[str, Any]]:
+    """ServiceSLAViolated: one rule per SLA target, over the window ``/sla/status`` judges compliance on.
+
+    The four rules share the name and differ in ``sla_target``, so the alert fires when any target is
+    breached and its description says which one, with the value in that target's unit. Each target
+    breaks exactly where ``/sla/status`` calls it non-compliant (availability < 99.5%, error rate
+    > 1%, average >= 1 s, P95 > 500 ms); tests/sla checks that these thresholds and the window are
+    otelkit.settings.SlaSettings's defaults.
+    """
     window = config.sla_window
-    both = (
-        f"job:http_requests:availability_ratio_rate{window} < {number(config.sla_availability)}\n"
-        f"and on (job, service)\n"
-        f"job:http_requests:error_ratio_rate{window} > {number(config.sla_error_ratio)}"
-    )
-    return alert(
-        "ServiceSLAViolated",
-        guarded(both, f"job:http_requests:rate{window}", window, config.http_min_requests),
-        for_=config.sla_for,
-        severity="critical",
-        family="api-errors",
-        runbook="api-errors",
-        summary=(
-            f"Availability is below the {config.sla_availability:.1%} SLA and the error rate above "
-            f"{config.sla_error_ratio:.0%}."
+    p = quantile_name(config.latency_quantile)
+    percent, duration = "{{ $value | humanizePercentage }}", "{{ $value | humanizeDuration }}"
+    breaches = [
+        (
+            "availability",
+            f"job:http_requests:availability_ratio_rate{window} < {number(config.sla_availability)}",
+            f"Availability is below the {config.sla_availability:.1%} SLA.",
+            f"served {percent} of its requests without a server error over the last {window} "
+            f"(SLA: at least {config.sla_availability:.1%}).",
         ),
-        description=(
-            f"{{{{ $labels.service }}}} served {{{{ $value | humanizePercentage }}}} of its requests without a server "
-            f"error over the last {window} (SLA: {config.sla_availability:.1%} available, at most "
-            f"{config.sla_error_ratio:.0%} errors)."
+        (
+            "error_rate",
+            f"job:http_requests:error_ratio_rate{window} > {number(config.sla_error_ratio)}",
+            f"The error rate is above the {config.sla_error_ratio:.0%} SLA.",
+            f"answered {percent} of its requests with a server error over the last {window} "
+            f"(SLA: at most {config.sla_error_ratio:.0%}).",
         ),
-    )
+        (
+            "average_response_seconds",
+            f"job:http_request_duration_seconds:mean_rate{window} >= {number(config.sla_average_seconds)}",
+            f"The average response time is not below the {number(config.sla_average_seconds)} s SLA.",
+            f"answered in {duration} on average over the last {window} "
+            f"(SLA: below {number(config.sla_average_seconds)} s).",
+        ),
+        (
+            "p95_response_seconds",
+            f"job:http_request_duration_seconds:{p}_rate{window} > {number(config.sla_p95_seconds)}",
+            f"The {p.upper()} response time is above the {round(config.sla_p95_seconds * 1000)} ms SLA.",
+            f"answered 95% of its requests within {duration} over the last {window} "
+            f"(SLA: at most {round(config.sla_p95_seconds * 1000)} ms).",
+        ),
+    ]
+    return [
+        alert(
+            "ServiceSLAViolated",
+            guarded(condition, f"job:http_requests:rate{window}", window, config.http_min_requests),
+            for_=config.sla_for,
+            severity="critical",
+            family="api-errors" if target in ("availability", "error_rate") else "api-latency",
+            runbook="api-errors" if target in ("availability", "error_rate") else "api-latency",
+            labels={"sla_target": target},
+            summary=summary,
+            description=f"{{{{ $labels.service }}}} {description}",
+        )
+        for target, condition, summary, description in breaches
+    ]
 
 
 def api_rules(config: Config) -> list[dict[str, Any]]:
@@ -126,4 +158,4 @@ def api_rules(config: Config) -> list[dict[str, Any]]:
 
 
 def slo_rules(config: Config) -> list[dict[str, Any]]:
-    return [*error_budget_burn(config), sla_violation(config)]
+    return [*error_budget_burn(config), *sla_violation(config)]

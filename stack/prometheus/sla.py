@@ -5,10 +5,15 @@
 - ``job:http_requests:availability_ratio_rate<w>``: share of requests without a 5xx;
 - ``job:http_requests:error_ratio_rate<w>``: share of requests with a 5xx;
 - ``job:http_request_duration_seconds:mean_rate<w>``: average response time;
-- ``job:http_request_duration_seconds:p95_rate<w>``: P95 response time (exact at the 0.5 s boundary).
+- ``job:http_request_duration_seconds:p95_rate<w>``: P95 response time (exact at the 0.5 s boundary);
+- ``job:http_request_duration_seconds:over_p95_target_ratio_rate<w>``: share of requests slower than the
+  P95 target (0.5 s, a bucket bound): the P95's error budget is 5% of requests.
 
-``/sla/uptime`` reads, for the synthetic runner's ``job`` (and per ``check``):
-``job:synthetic_checks:success_ratio_rate<w>`` and ``job_check:synthetic_checks:success_ratio_rate<w>``.
+``/sla/uptime`` reads the same four over the synthetic runs, for the runner's ``job`` (``job:``)
+and per ``check`` (``job_check:``): ``synthetic_checks:success_ratio_rate<w>`` (uptime),
+``synthetic_checks:error_ratio_rate<w>`` (runs that did not succeed), and
+``synthetic_check_duration_seconds:mean_rate<w>`` / ``:p95_rate<w>`` (whole runs, all steps).
+Rates are summed over the runner's instances, so two runners' runs count together.
 
 A record another group already writes (``error_ratio_rate1h`` for the burn-rate alerts, the 1d
 availability for ServiceSLAViolated) is not written twice: it is the same series either way.
@@ -43,6 +48,12 @@ def _http(config: Config, window: str) -> list[dict[str, Any]]:
         f"{rate_sum('http_request_duration_seconds_count', window)}"
     )
     p = quantile_name(config.latency_quantile)
+    # Requests at or below the P95 target (a bucket bound, so exact): the P95's error budget is the rest.
+    at_target = 'le="' + number(config.sla_p95_seconds) + '"'
+    fast = (
+        f"{rate_sum('http_request_duration_seconds_bucket', window, at_target)}\n/\n"
+        f"{rate_sum('http_request_duration_seconds_count', window)}"
+    )
     return [
         recording(
             f"job:http_requests:error_ratio_rate{window}",
@@ -57,25 +68,42 @@ def _http(config: Config, window: str) -> list[dict[str, Any]]:
             f"job:http_request_duration_seconds:{p}_rate{window}",
             with_service(f"histogram_quantile({config.latency_quantile}, {buckets})"),
         ),
+        recording(
+            f"job:http_request_duration_seconds:over_{p}_target_ratio_rate{window}",
+            with_service(f"1 - (\n{indent(fast)}\n)"),
+        ),
     ]
 
 
-def _synthetic(window: str) -> list[dict[str, Any]]:
-    success = 'result="success"'
+def _synthetic(config: Config, window: str) -> list[dict[str, Any]]:
+    """The same four measures as for HTTP, over the runs of the synthetic checks (all, and per check)."""
+    p = quantile_name(config.latency_quantile)
     rules = []
     for level, by in (("job", "job"), ("job_check", "job, check")):
-        rules.append(
+        buckets = rate_sum("synthetic_check_duration_seconds_bucket", window, by=f"{by}, le")
+        mean = (
+            f"{rate_sum('synthetic_check_duration_seconds_sum', window, by=by)}\n/\n"
+            f"{rate_sum('synthetic_check_duration_seconds_count', window, by=by)}"
+        )
+        rules += [
             recording(
                 f"{level}:synthetic_checks:rate{window}",
                 with_service(rate_sum("synthetic_checks_total", window, by=by)),
-            )
-        )
-        rules.append(
+            ),
             recording(
                 f"{level}:synthetic_checks:success_ratio_rate{window}",
-                with_service(share("synthetic_checks_total", window, success, by)),
-            )
-        )
+                with_service(share("synthetic_checks_total", window, 'result="success"', by)),
+            ),
+            recording(
+                f"{level}:synthetic_checks:error_ratio_rate{window}",
+                with_service(share("synthetic_checks_total", window, 'result!="success"', by)),
+            ),
+            recording(f"{level}:synthetic_check_duration_seconds:mean_rate{window}", with_service(mean)),
+            recording(
+                f"{level}:synthetic_check_duration_seconds:{p}_rate{window}",
+                with_service(f"histogram_quantile({config.latency_quantile}, {buckets})"),
+            ),
+        ]
     return rules
 
 
@@ -86,7 +114,9 @@ def sla_groups(config: Config) -> list[dict[str, Any]]:
     long: list[dict[str, Any]] = []
     for window in config.sla_windows:
         target = long if seconds(window) > seconds(config.sla_short_max_window) else short
-        target.extend(rule for rule in [*_http(config, window), *_synthetic(window)] if rule["record"] not in written)
+        target.extend(
+            rule for rule in [*_http(config, window), *_synthetic(config, window)] if rule["record"] not in written
+        )
     return [
         {"name": SHORT_GROUP, "rules": short},
         {"name": LONG_GROUP, "interval": config.sla_long_interval, "rules": long},

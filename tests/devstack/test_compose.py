@@ -100,3 +100,30 @@ def test_native_and_compose_stacks_run_the_same_config_files(compose: dict[str, 
     for native in (configs.PROMETHEUS_YML, configs.RULES_DIR, configs.TEMPLATES_DIR, configs.NGINX_SITE):
         assert native.resolve() in mounted, native
     assert (STACK / compose["secrets"]["alertmanager_config"]["file"]).resolve() == configs.ALERTMANAGER_YML.resolve()
+
+
+def test_the_synthetic_runner_feeds_the_backends_sla_endpoints_through_prometheus(compose: dict[str, Any]) -> None:
+    """/sla/uptime in Prometheus mode shows the checks of a runner in another container; in process it could not."""
+    from otelkit.cli.synthetic import DEFAULT_SERVICE_NAME
+    from otelkit.settings import SlaSettings
+    from otelkit.synthetic import load_checks
+    from otelkit.synthetic.runner import SyntheticRunner  # noqa: F401 - the image's extra must provide httpx
+
+    services = compose["services"]
+    assert services["backend"]["environment"]["OTELKIT_SLA__PROMETHEUS_URL"] == "http://prometheus:9090"
+    synthetic = services["synthetic"]
+    assert synthetic["build"] == services["backend"]["build"] and synthetic["image"] == services["backend"]["image"]
+    command = synthetic["command"]
+    assert command[:3] == ["otelkit", "synthetic", "run"]
+    assert "OTELKIT_SERVICE__NAME" not in synthetic["environment"]  # job = the runner's default service name ...
+    assert SlaSettings().synthetic_job == DEFAULT_SERVICE_NAME  # ... which the backend's /sla/uptime reads
+    assert (
+        synthetic["environment"]["OTELKIT_OTLP__ENDPOINT"]
+        == services["backend"]["environment"]["OTELKIT_OTLP__ENDPOINT"]
+    )
+    dockerfile = (STACK / synthetic["build"]["context"] / synthetic["build"]["dockerfile"]).read_text()
+    assert "COPY synthetic ./synthetic" in dockerfile and "synthetic]" in dockerfile
+    config = next(arg.split("=", 1)[1] for arg in command if arg.startswith("--config="))
+    base_url = next(arg.split("=", 1)[1] for arg in command if arg.startswith("--base-url="))
+    repo_copy = STACK.parent / config.removeprefix("/app/")
+    assert {check.name for check in load_checks(repo_copy, base_url=base_url)} >= {"api-health", "api-docs"}

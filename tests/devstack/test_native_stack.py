@@ -298,6 +298,30 @@ def test_every_dashboard_panel_shows_data(stack: Stack) -> None:
     assert set(NOT_YET_DRAWN_CHECKS) <= {series["metric"]["check"] for series in status}, status
 
 
+def test_the_demos_sla_endpoints_read_prometheus_and_show_the_synthetic_runners_checks(stack: Stack) -> None:
+    """The runner is a process of its own: only through Prometheus can the demo's /sla/uptime see its checks."""
+    demo = f"http://127.0.0.1:{stack.ports['demo']}"
+
+    def uptime() -> dict[str, Any]:
+        with urllib.request.urlopen(f"{demo}/sla/uptime", timeout=10) as response:
+            return json.loads(response.read())
+
+    def api_health_uptime(body: dict[str, Any]) -> float | None:
+        return body.get("checks", {}).get("api-health", {}).get("uptime", {}).get("1h")
+
+    # A recorded ratio needs two samples of the runner's counters: a few of its export intervals.
+    deadline = time.monotonic() + PANELS_TIMEOUT
+    body = uptime()
+    while api_health_uptime(body) is None and time.monotonic() < deadline:
+        time.sleep(2)
+        body = uptime()
+    assert body["source"] == "prometheus"
+    assert api_health_uptime(body) is not None, body
+    assert body["checks"]["api-health"]["up"] is not None
+    with urllib.request.urlopen(f"{demo}/sla/status", timeout=10) as response:
+        assert json.loads(response.read())["source"] == "prometheus"
+
+
 def test_down_stops_everything_it_started(stack: Stack) -> None:
     """Last: the stack is gone afterwards."""
     started = descendants({record.pid for record in stack.records.values() if record is not None})

@@ -120,6 +120,9 @@ MUTATIONS: list[tuple[str, Any, str]] = [
     ("burn_rate_windows", _burn(14), "slo"),
     ("slo_min_requests", 50, "slo"),
     ("sla_error_ratio", 0.008, "slo"),
+    ("sla_availability", 0.99, "slo"),
+    ("sla_average_seconds", 1.1, "slo"),
+    ("sla_p95_seconds", 0.75, "slo"),
     ("absent_for", "15m", "business"),
     ("synthetic_min_runs", 150, "sla"),
 ]

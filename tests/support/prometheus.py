@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ SHORT_FOR = "5s"
 
 
 class Prometheus:
-    def __init__(self, config: Path, directory: Path, name: str = "prometheus") -> None:
+    def __init__(self, config: Path, directory: Path, name: str = "prometheus", extra_args: Sequence[str] = ()) -> None:
         binary = require_binary("prometheus", "prometheus")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -31,6 +32,7 @@ class Prometheus:
             f"--storage.tsdb.path={directory / (name + '-data')}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             f"--web.external-url={self.url}",
+            *extra_args,
         ]
         self.server = Server(name, argv, directory)
 

@@ -57,6 +57,10 @@ def write(tmp_path: Path, document: dict[str, Any], name: str = "checks.yaml") -
             "${item_id}, which no earlier step",
         ),
         ({"name": "has space", "url": "http://h/a"}, "name = 'has space'", "should match pattern"),
+        ({"name": "health", "url": "http://exa mple.com/a"}, "url = 'http://exa mple.com/a'", "contains ' '"),
+        ({"name": "health", "url": "http://127.0.0.1:1/a\x00b"}, "url = 'http://127.0.0.1:1/a\\x00b'", "contains"),
+        ({"name": "health", "url": "http://ex!ample.com/a"}, "url = 'http://ex!ample.com/a'", "invalid host"),
+        ({"name": "health", "url": "http://[::1/a"}, "url = 'http://[::1/a'", "Invalid IPv6 URL"),
     ],
     ids=[
         "unknown-field",
@@ -68,6 +72,10 @@ def write(tmp_path: Path, document: dict[str, Any], name: str = "checks.yaml") -
         "json-path",
         "variable",
         "name",
+        "space-in-host",
+        "control-character",
+        "bad-host-character",
+        "unclosed-ipv6",
     ],
 )
 def test_a_bad_check_fails_at_load_naming_file_check_field_and_value(
@@ -105,6 +113,68 @@ def test_every_mistake_is_reported_at_once_and_header_values_stay_secret(tmp_pat
     assert "check 'a': field headers.Authorization = <redacted>" in message
     assert "check 'a': field name = 'a': another check already has this name" in message
     assert "check #3: field name: Field required" in message
+
+
+def test_a_bad_default_is_reported_once_as_defaults_naming_the_checks_that_inherit_it(tmp_path: Path) -> None:
+    document = {
+        "defaults": {"interval_seconds": -5, "timeout_seconds": 2},
+        "checks": [
+            {"name": "inherits", "url": "http://h/a"},
+            {"name": "own", "url": "http://h/b", "interval_seconds": 10},
+            {"name": "also", "url": "http://h/c"},
+        ],
+    }
+    with pytest.raises(OtelkitConfigError) as caught:
+        load_checks(write(tmp_path, document))
+    assert str(caught.value).splitlines()[1:] == [
+        "  field defaults.interval_seconds = -5: Input should be greater than 0 "
+        "(inherited by check(s) 'inherits', 'also')"
+    ]
+
+
+def test_a_bad_base_url_is_reported_once_as_base_url(tmp_path: Path) -> None:
+    document = {"base_url": "ftp//x", "checks": [{"name": "a", "url": "/a"}, {"name": "b", "url": "/b"}]}
+    with pytest.raises(OtelkitConfigError) as caught:
+        load_checks(write(tmp_path, document))
+    assert str(caught.value).splitlines()[1:] == [
+        "  field base_url = 'ftp//x': must be an absolute http:// or https:// URL with a host"
+    ]
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")], ids=["inf", "nan"])
+def test_intervals_and_timeouts_must_be_finite(tmp_path: Path, value: float) -> None:
+    checks = [{"name": "a", "url": "http://h/a", "interval_seconds": value}]
+    with pytest.raises(OtelkitConfigError, match=r"check 'a': field interval_seconds = (inf|nan): .*finite number"):
+        load_checks(write(tmp_path, {"checks": checks}, name="checks.json"))
+    with pytest.raises(OtelkitConfigError, match=r"field defaults.timeout_seconds = (inf|nan): .*finite number"):
+        load_checks(
+            write(tmp_path, {"defaults": {"timeout_seconds": value}, "checks": [{"name": "b", "url": "http://h/b"}]})
+        )
+
+
+def test_no_secret_appears_in_a_load_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTH_SECRET", "SECRETVAL")
+    monkeypatch.setenv("SYNTH_BASE", "ftp://probe:SECRETVAL@h")
+    document = {
+        "checks": [
+            {"name": "query", "url": "htp://h/a?token=${env:SYNTH_SECRET}"},
+            {"name": "path", "url": "http://h/${env:SYNTH_SECRET}/a b"},
+            {"name": "literal", "url": "htp://probe:SECRETVAL@h/a?key=SECRETVAL&x=1"},
+            {"name": "port", "url": "http://h:${env:SYNTH_SECRET}/"},
+        ]
+    }
+    with pytest.raises(OtelkitConfigError) as caught:
+        load_checks(write(tmp_path, document))
+    message = str(caught.value)
+    assert "SECRETVAL" not in message, message
+    assert "check 'query': field url = 'htp://h/a?token=<redacted>'" in message
+    assert "check 'path': field url = 'http://h/${env:SYNTH_SECRET}/a b': contains ' '" in message
+    assert "check 'literal': field url = 'htp://probe:<redacted>@h/a?key=<redacted>&x=<redacted>'" in message
+    assert "check 'port': field url = 'http://h:${env:SYNTH_SECRET}/': has an invalid port" in message
+    with pytest.raises(OtelkitConfigError) as caught:
+        load_checks(write(tmp_path, {"base_url": "${env:SYNTH_BASE}", "checks": [{"name": "a", "url": "/a"}]}))
+    assert "SECRETVAL" not in str(caught.value)
+    assert "field base_url = '${env:SYNTH_BASE}': must be an absolute" in str(caught.value)
 
 
 def test_secrets_come_from_env_and_files_and_a_missing_one_fails_at_load(
@@ -193,20 +263,14 @@ def test_a_failing_step_fails_the_check_and_says_which_and_why(
     assert otelkit_capture.value("synthetic_checks_total", check="item-roundtrip", result="failure") == 2
 
 
-def test_the_shipped_checks_file_and_the_default_checks_cover_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SYNTHETIC_BASE_URL", "http://127.0.0.1:8000")
-    shipped = {check.name: check for check in load_checks(REPO / "synthetic" / "checks.yaml")}
-    assert set(shipped) == {"api-health", "api-health-detailed", "api-docs", "metrics-endpoint"}
-    assert [step.url for step in shipped["api-docs"].steps] == [
-        "http://127.0.0.1:8000/docs",
-        "http://127.0.0.1:8000/openapi.json",
-    ]
-    defaults = {check.name: check.steps[0].url for check in default_checks("http://svc:8000/")}
-    assert defaults == {
-        "api-health": "http://svc:8000/health",
-        "api-health-detailed": "http://svc:8000/health/detailed",
-        "api-docs": "http://svc:8000/docs",
-    }
+def test_the_shipped_checks_file_and_the_default_checks_are_the_same_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNTHETIC_BASE_URL", "http://svc:8000/")
+    shipped = load_checks(REPO / "synthetic" / "checks.yaml")
+    assert [check.name for check in shipped] == ["api-health", "api-health-detailed", "api-docs", "metrics-endpoint"]
+    assert [step.url for step in shipped[2].steps] == ["http://svc:8000/docs", "http://svc:8000/openapi.json"]
+    as_code = default_checks("http://svc:8000/")
+    for from_file, from_code in zip(shipped, as_code, strict=True):
+        assert from_file.model_dump() == from_code.model_dump(), from_file.name
 
 
 def test_the_default_checks_pass_against_an_otelkit_service(otelkit_capture: MetricsCapture) -> None:
@@ -217,6 +281,7 @@ def test_the_default_checks_pass_against_an_otelkit_service(otelkit_capture: Met
         ("api-health", "success"),
         ("api-health-detailed", "success"),
         ("api-docs", "success"),
+        ("metrics-endpoint", "success"),
     ]
 
 
@@ -239,3 +304,29 @@ def test_json_paths() -> None:
         find(document, "$.items[0].name")
     with pytest.raises(PathNotFound, match=r"has no element \[3\]"):
         find(document, "$.items[3]")
+
+
+def test_a_url_only_known_at_run_time_that_no_request_can_carry_is_that_runs_error(
+    otelkit_capture: MetricsCapture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An extracted value puts a NUL in the next step's URL: that check errs, the runner and the other checks go on."""
+    monkeypatch.setenv("SYNTH_TOKEN", TOKEN)
+    target = Target(**QUIET)
+    broken = multi_step("a\x00b")
+    broken["steps"][0]["json"] = {"name": "a\x00b"}
+    broken["steps"][1]["extract"] = {"name": "$.name"}
+    broken["steps"].append({"name": "follow", "url": "/items/${name}"})
+    with serve(target.app) as base_url:
+        path = write(tmp_path, {"base_url": base_url, "checks": [broken, {"name": "gate", "url": "/gate"}]})
+        broken_run, gate_run = asyncio.run(SyntheticRunner(load_checks(path)).run_once())
+    assert broken_run.result == "error"
+    assert [(step.name, step.result) for step in broken_run.steps] == [
+        ("create", "success"),
+        ("fetch", "success"),
+        ("follow", "error"),
+    ]
+    assert broken_run.reason.startswith("step follow: cannot build the request: InvalidURL: Invalid non-printable")
+    assert gate_run.result == "success"
+    assert otelkit_capture.value("synthetic_checks_total", check="item-roundtrip", result="error") == 1
+    follow = next(span for span in otelkit_capture.spans if span["attributes"].get("synthetic.step.name") == "follow")
+    assert (follow["status"], follow["attributes"]["synthetic.step.result"]) == ("ERROR", "error")

@@ -8,23 +8,26 @@ the collector and Prometheus.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
+from datetime import datetime
 
 import httpx
 import pytest
 
 import otelkit
+from otelkit.settings import DEFAULT_BUCKETS
+from otelkit.sla import bucket_quantile
+from otelkit.sla.incidents import iso
 from otelkit.synthetic import Check, SyntheticRunner, first_delay, next_delay
 from otelkit.testing import MetricsCapture
 from tests.support.asgi_server import serve
 from tests.support.otlp_sink import OtlpSink, start_grpc_sink
 from tests.support.ports import free_port
-from tests.synthetic.target import Target, wait_until
+from tests.synthetic.target import DELAYS, Target, wait_until
 
 QUIET = {"metrics": {"system_metrics": False}}
-# /sla/* are not counted, so reading the SLA does not change it.
-NOT_COUNTED = {"prometheus": {"excluded_handlers": ["/metrics", "/sla/status", "/sla/uptime"]}}
 SCHEDULE = ["ok", "error", "ok", "slow", "ok", "wrong", "ok", "hang", "ok", "ok"]
 
 
@@ -41,11 +44,10 @@ def down_check() -> Check:
 
 
 def test_injected_failures_give_exactly_the_scheduled_metrics_and_sla(otelkit_capture: MetricsCapture) -> None:
-    target = Target({"api": SCHEDULE}, service={"name": "checkout"}, **QUIET, **NOT_COUNTED)
+    target = Target({"api": SCHEDULE}, service={"name": "checkout"}, **QUIET)
     with serve(target.app) as base_url:
         runner = SyntheticRunner([api_check(base_url), down_check()], concurrency=2)
-        for _ in SCHEDULE:
-            asyncio.run(runner.run_once())
+        runs = [asyncio.run(runner.run_once()) for _ in SCHEDULE]
         windows = target.handle.sla.in_process_source.http
         # the hung requests finish on the server after the check gave up on them
         wait_until(lambda: windows.totals(3600).count == len(SCHEDULE), "the service recorded every request")
@@ -54,11 +56,15 @@ def test_injected_failures_give_exactly_the_scheduled_metrics_and_sla(otelkit_ca
 
     results = ("success", "failure", "slow", "timeout", "error")
     for check, expected in (("api", [6, 2, 1, 1, 0]), ("down", [0, 0, 0, 0, 10])):
-        runs = [otelkit_capture.value("synthetic_checks_total", check=check, result=result) for result in results]
-        assert runs == expected, check
+        counted = [otelkit_capture.value("synthetic_checks_total", check=check, result=result) for result in results]
+        assert counted == expected, check
     assert otelkit_capture.value("synthetic_check_success", check="api") == 1  # the last run passed
     assert otelkit_capture.value("synthetic_check_success", check="down") == 0
-    assert otelkit_capture.histogram("synthetic_check_duration_seconds", check="api").count == 10
+    durations = otelkit_capture.histogram("synthetic_check_duration_seconds", check="api")
+    # Bucket placement, not timing: 8 runs answered at once (far below 0.25 s); "slow" waits 0.3 s and
+    # "hang" is cut at the 0.45 s timeout, so both land above 0.25 s and well below 1 s.
+    assert (durations.count, durations.buckets[0.25], durations.buckets[1.0]) == (10, 8, 10)
+    assert durations.sum >= DELAYS["slow"] + api_check(base_url).timeout_seconds
 
     # What the server saw: 10 requests, one 500; 8 answered at once, one after 0.3 s, one after 0.6 s.
     targets = status["targets"]
@@ -70,19 +76,52 @@ def test_injected_failures_give_exactly_the_scheduled_metrics_and_sla(otelkit_ca
     # rank 9.5 of 10: 8 at or below 0.25 s, 9 at or below 0.5 s, so half-way into (0.5, 0.75]
     assert targets["p95_response_seconds"]["value"] == 0.625
     assert targets["p95_response_seconds"]["compliant"] is False
+    # one request in 10 slower than 500 ms against the 5% allowed: the budget is spent twice over
+    assert targets["p95_response_seconds"]["error_budget_remaining"] == -1.0
+    assert targets["average_response_seconds"]["error_budget_remaining"] is None
     http = otelkit_capture.histogram("http_request_duration_seconds", handler="/scripted/{name}")
     assert targets["average_response_seconds"]["value"] == round(http.sum / http.count, 9)
     assert targets["average_response_seconds"]["compliant"] is True
 
-    assert uptime["checks"]["api"] == {"up": True, "uptime": {"1h": 0.6, "1d": 0.6, "7d": 0.6, "30d": 0.6}}
-    assert uptime["checks"]["down"] == {"up": False, "uptime": {"1h": 0.0, "1d": 0.0, "7d": 0.0, "30d": 0.0}}
-    assert uptime["uptime"]["1h"] == 0.3  # 6 of 20 runs
-    api_incidents = [incident for incident in uptime["incidents"] if incident["check"] == "api"]
-    down_incidents = [incident for incident in uptime["incidents"] if incident["check"] == "down"]
-    # runs 2, 4, 6 and 8 failed and each was followed by a passing run: four closed incidents
-    assert [incident["ongoing"] for incident in api_incidents] == [False] * 4
-    assert all(incident["start"] < incident["end"] for incident in api_incidents)
-    assert [(incident["ongoing"], incident["end"]) for incident in down_incidents] == [(True, None)]
+    def every_window(value: float) -> dict[str, float]:
+        return dict.fromkeys(("1h", "1d", "7d", "30d"), round(value, 9))
+
+    api, down = uptime["checks"]["api"], uptime["checks"]["down"]
+    assert (api["up"], api["uptime"], api["error_rate"]) == (True, every_window(0.6), every_window(0.4))
+    assert (down["up"], down["uptime"], down["error_rate"]) == (False, every_window(0.0), every_window(1.0))
+    # the runs' latency per check: the same histogram the metrics export, so the same mean and P95
+    assert api["average_response_seconds"] == every_window(durations.sum / durations.count)
+    cumulative = list(durations.buckets.values())
+    per_bucket = [cumulative[0]] + [high - low for low, high in itertools.pairwise(cumulative)]
+    p95 = bucket_quantile(0.95, DEFAULT_BUCKETS, [int(count) for count in per_bucket])
+    assert api["p95_response_seconds"] == every_window(p95)
+    assert (uptime["uptime"]["1h"], uptime["error_rate"]["1h"]) == (0.3, 0.7)  # 6 of 20 runs passed
+
+    # Incidents, exactly from the runs' own start times: api failed in runs 2, 4, 6 and 8, and each was
+    # followed by a passing run; down never passed.
+    started = {
+        check: [next(r for r in run if r.check == check).started_at for run in runs] for check in ("api", "down")
+    }
+    failed_runs = [index for index, behaviour in enumerate(SCHEDULE) if behaviour != "ok"]
+    expected_api = [
+        {
+            "check": "api",
+            "start": iso(started["api"][index]),
+            "end": iso(started["api"][index + 1]),
+            "duration_seconds": round(started["api"][index + 1] - started["api"][index], 3),
+            "ongoing": False,
+        }
+        for index in failed_runs
+    ]
+    assert [incident for incident in uptime["incidents"] if incident["check"] == "api"] == expected_api
+    (down_incident,) = [incident for incident in uptime["incidents"] if incident["check"] == "down"]
+    assert (down_incident["start"], down_incident["end"], down_incident["ongoing"]) == (
+        iso(started["down"][0]),
+        None,
+        True,
+    )
+    generated = datetime.fromisoformat(uptime["generated_at"]).timestamp()
+    assert down_incident["duration_seconds"] == pytest.approx(generated - started["down"][0], abs=0.002)
 
 
 def test_each_run_is_a_span_tree_that_the_service_joins(otelkit_capture: MetricsCapture) -> None:
@@ -153,6 +192,40 @@ def test_run_forever_runs_each_check_at_its_interval_within_the_concurrency_boun
     assert sorted(results) == sorted(f"gate-{n}" for n in range(4) for _ in range(3))
     assert target.max_in_flight == concurrency
     assert otelkit_capture.total("synthetic_checks_total", result="success") == 12
+
+
+def test_a_failing_callback_or_run_stays_with_its_check_and_is_logged_once(
+    otelkit_capture: MetricsCapture, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otelkit.synthetic import runner as runner_module
+
+    real_run_check = runner_module.run_check
+
+    async def run_check_with_a_bug(check: Check, client: httpx.AsyncClient, tracer: object) -> object:
+        if check.name == "buggy":
+            raise RuntimeError("a bug in the runner")
+        return await real_run_check(check, client, tracer)
+
+    monkeypatch.setattr(runner_module, "run_check", run_check_with_a_bug)
+    target = Target(**QUIET)
+    seen: list[str] = []
+
+    def callback_that_fails_for_gate_0(outcome: object) -> None:
+        seen.append(outcome.check)
+        if outcome.check == "gate-0":
+            raise ValueError("a bad callback")
+
+    with serve(target.app) as base_url, caplog.at_level(logging.ERROR, logger="otelkit"):
+        names = ["gate-0", "gate-1", "buggy"]
+        checks = [Check(name=name, url=f"{base_url}/gate", interval_seconds=0.05, jitter=0) for name in names]
+        runner = SyntheticRunner(checks, on_result=callback_that_fails_for_gate_0)
+        asyncio.run(runner.run_forever(asyncio.Event(), runs=3))
+    assert sorted(seen) == sorted(name for name in names for _ in range(3))
+    assert otelkit_capture.value("synthetic_checks_total", check="gate-0", result="success") == 3
+    assert otelkit_capture.value("synthetic_checks_total", check="gate-1", result="success") == 3
+    assert otelkit_capture.value("synthetic_checks_total", check="buggy", result="error") == 3
+    assert caplog.text.count("synthetic check buggy failed to run") == 1
+    assert caplog.text.count("a synthetic result callback") == 1
 
 
 def test_run_forever_stops_when_told(otelkit_capture: MetricsCapture) -> None:

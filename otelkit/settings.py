@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from otelkit._internal.standard_env import SecretFilesSource, StandardOtelEnvSource
@@ -206,6 +206,16 @@ class HttpSettings(BaseModel):
     """Who makes the request spans: otelkit's lean middleware, or opentelemetry-instrumentation-fastapi."""
     library_metrics: bool = False
     """With the library tracer, also keep its ``http.server.*`` metrics (they duplicate the spec's)."""
+
+    @field_validator("library_metrics")
+    @classmethod
+    def _only_with_the_library_tracer(cls, keep: bool, info: ValidationInfo) -> bool:
+        if keep and info.data.get("tracer") != "opentelemetry-instrumentation":
+            raise ValueError(
+                "the http.server.* metrics come from opentelemetry-instrumentation-fastapi; "
+                "set tracer to 'opentelemetry-instrumentation' too, or leave library_metrics off"
+            )
+        return keep
 
 
 class HealthSettings(BaseModel):

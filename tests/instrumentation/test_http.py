@@ -524,3 +524,21 @@ def test_a_span_that_fails_to_start_does_not_fail_the_request(
     otelkit.init(app, **QUIET)
     assert TestClient(app).get("/items/1").status_code == 200
     assert otelkit_capture.value("http_requests_total", handler="/items/{item_id}") == 1
+
+
+def test_the_duration_histogram_uses_the_configured_buckets(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, prometheus={"default_buckets": [0.25, 0.5, 2.0]}, **QUIET)
+    TestClient(app).get("/items/1")
+    buckets = otelkit_capture.histogram("http_request_duration_seconds", handler="/items/{item_id}").buckets
+    assert list(buckets) == [0.25, 0.5, 2.0, float("inf")]
+
+
+@pytest.mark.parametrize("tracer", TRACERS)
+def test_the_default_exclusions_are_not_traced(otelkit_capture: MetricsCapture, tracer: str) -> None:
+    app = make_app()
+    otelkit.init(app, http={"tracer": tracer}, **QUIET)
+    client = TestClient(app)
+    for path in ("/metrics", "/health", "/docs", "/redoc", "/items/1"):
+        client.get(path)
+    assert [span["name"] for span in otelkit_capture.spans] == ["GET /items/{item_id}"]

@@ -17,7 +17,7 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from otelkit._internal.env_source import OtelkitEnvSource
@@ -234,6 +234,16 @@ class HttpSettings(BaseModel):
     HTTP metrics and traces, labelled with their path. Off by default: like ``/metrics`` and ``/health``
     they are not the service's traffic, and a dashboard polling ``/sla/status`` while Prometheus is down
     (a 503) must not raise the service's error rate."""
+
+    @field_validator("library_metrics")
+    @classmethod
+    def _only_with_the_library_tracer(cls, keep: bool, info: ValidationInfo) -> bool:
+        if keep and info.data.get("tracer") != "opentelemetry-instrumentation":
+            raise ValueError(
+                "the http.server.* metrics come from opentelemetry-instrumentation-fastapi; "
+                "set tracer to 'opentelemetry-instrumentation' too, or leave library_metrics off"
+            )
+        return keep
 
 
 class HealthSettings(BaseModel):

@@ -11,6 +11,7 @@ import redis
 import sqlalchemy
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.ext.asyncio import create_async_engine
 
 import otelkit
 from otelkit.testing import MetricsCapture
@@ -155,3 +156,16 @@ def test_health_endpoints_can_be_moved_or_disabled(otelkit_capture: MetricsCaptu
     other = FastAPI()
     otelkit.init(other)  # the live handle, second app
     assert TestClient(other).get("/livez").status_code == 200
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_hung_database_times_out(otelkit_capture: MetricsCapture, silent_server: int, flavour: str) -> None:
+    url = f"postgresql+{'psycopg' if flavour == 'sync' else 'asyncpg'}://app:pw@127.0.0.1:{silent_server}/app"
+    engine = sqlalchemy.create_engine(url) if flavour == "sync" else create_async_engine(url)
+    app = FastAPI()
+    otelkit.init(app, health={"timeout_seconds": 0.3}, **QUIET).instrument_sqlalchemy(engine, name="hung")
+    client = TestClient(app)
+    response = client.get("/health/detailed")
+    assert response.status_code == 503
+    assert (response.json()["checks"]["database:hung"]["status"], response.json()["status"]) == ("timeout", "fail")
+    assert client.get("/health").status_code == 200  # liveness does not wait for the stuck check

@@ -7,11 +7,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.metrics.view import DropAggregation, ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -65,19 +66,46 @@ def build_resource(settings: OtelkitSettings) -> Resource:
     )
 
 
+_DUPLICATE_HTTP_METRICS = "http.server.*"
+
+
+class _AllSecondsHistogramsBut(View):
+    """Matches what its arguments say except ``http.server.*`` instruments.
+
+    The SDK gives an instrument one stream per matching View, so the drop View below would not
+    stop a second, bucketed stream of the same instrument; the public View has no exclusion.
+    """
+
+    def _match(self, instrument: Any) -> bool:
+        return not fnmatchcase(instrument.name, _DUPLICATE_HTTP_METRICS) and super()._match(instrument)
+
+
 def histogram_views(settings: OtelkitSettings) -> list[View]:
-    """Seconds-based histograms get the spec's buckets (the 0.5 s boundary the SLA needs)."""
+    """Seconds-based histograms get the spec's buckets (the 0.5 s boundary the SLA needs); the
+    ``http.server.*`` metrics of HTTP instrumentation libraries are dropped (see below)."""
+    views = duplicate_http_views(settings)
     if settings.metrics.histogram_aggregation == "exponential":
-        return []  # the OTLP exporter's preferred aggregation makes them exponential
+        return views  # the OTLP exporter's preferred aggregation makes them exponential
     buckets = ExplicitBucketHistogramAggregation(boundaries=settings.prometheus.default_buckets)
-    return [
-        View(
+    seconds_histograms = _AllSecondsHistogramsBut if views else View
+    views.append(
+        seconds_histograms(
             instrument_type=Histogram,
             instrument_unit="s",
             aggregation=buckets,
             exemplar_reservoir_factory=latest_exemplar_factory,
         )
-    ]
+    )
+    return views
+
+
+def duplicate_http_views(settings: OtelkitSettings) -> list[View]:
+    """Drop the ``http.server.*`` metrics of HTTP instrumentation libraries (the ASGI/FastAPI
+    instrumentations, FastAPI's own telemetry, ``opentelemetry-instrument``): they duplicate
+    ``http_request_duration_seconds`` in another shape. ``http.library_metrics`` keeps them."""
+    if settings.http.library_metrics:
+        return []
+    return [View(instrument_name=_DUPLICATE_HTTP_METRICS, aggregation=DropAggregation())]
 
 
 _SELF_METRICS_VARIABLE = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"

@@ -1,7 +1,8 @@
 """SQLAlchemy: query spans (opentelemetry-instrumentation-sqlalchemy) and ``database_connections_*``.
 
-Pool figures are read from the engine's pool at each collection, so they cost nothing per
-query; only checkout timeouts are counted as they happen, by wrapping this pool's ``connect``.
+Pool figures are read from the engine's current pool at each collection, so they cost nothing
+per query and follow ``engine.dispose()`` (which replaces the pool); only checkout timeouts are
+counted as they happen, by wrapping each pool's ``connect``, the new one after a dispose too.
 
 | metric | type | meaning |
 |---|---|---|
@@ -38,7 +39,8 @@ class DatabaseMetrics:
     """The pool gauges of every instrumented engine under one handle."""
 
     def __init__(self, meter: Meter, *, cardinality_limit: int, warner: OverflowWarner) -> None:
-        self._pools: dict[str, Any] = {}
+        self._engines: dict[str, Any] = {}
+        """``pool`` label to the sync engine: its ``pool`` attribute is read at each collection."""
         self._lock = threading.Lock()
         self.checkout_timeouts = BoundCounter(
             meter,
@@ -65,7 +67,7 @@ class DatabaseMetrics:
     def _observer(self, read: Callable[[Any], int | None]) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
             with self._lock:
-                pools = list(self._pools.items())
+                pools = [(name, engine.pool) for name, engine in self._engines.items()]
             observations = []
             for name, pool in pools:
                 value = read(pool) if hasattr(pool, "checkedout") else None
@@ -75,22 +77,40 @@ class DatabaseMetrics:
 
         return observe
 
-    def add_pool(self, name: str, pool: Any) -> None:
+    def add_engine(self, name: str, engine: Any) -> bool:
+        """Report ``engine``'s pool as ``name``; False when this engine is already reported
+        (instrumenting twice would double its spans and timeouts)."""
         with self._lock:
-            self._pools[name] = pool
-        from sqlalchemy.exc import TimeoutError as CheckoutTimeout
+            if any(known is engine for known in self._engines.values()):
+                return False
+            if name in self._engines:
+                raise OtelkitConfigError(
+                    f"engine name: {name!r} already names another engine's pool; "
+                    "give each engine its own name (handle.instrument_sqlalchemy(engine, name=...))"
+                )
+            self._engines[name] = engine
+        from sqlalchemy import event
 
-        original_connect = pool.connect
         timeouts = self.checkout_timeouts.cell((name,))
+        _count_checkout_timeouts(engine.pool, timeouts)
+        # dispose() swaps in a new pool (forked workers and test set-ups call it routinely).
+        event.listen(engine, "engine_disposed", lambda disposed: _count_checkout_timeouts(disposed.pool, timeouts))
+        return True
 
-        def connect() -> Any:
-            try:
-                return original_connect()
-            except CheckoutTimeout:
-                timeouts.add(1.0)
-                raise
 
-        pool.connect = connect  # this pool object only; the class and other engines are untouched
+def _count_checkout_timeouts(pool: Any, timeouts: Any) -> None:
+    from sqlalchemy.exc import TimeoutError as CheckoutTimeout
+
+    original_connect = pool.connect
+
+    def connect() -> Any:
+        try:
+            return original_connect()
+        except CheckoutTimeout:
+            timeouts.add(1.0)
+            raise
+
+    pool.connect = connect  # this pool object only; the class and other engines are untouched
 
 
 def _max_connections(pool: Any) -> int | None:
@@ -108,6 +128,8 @@ def instrument_sqlalchemy(
     if not hasattr(sync_engine, "pool") or not hasattr(sync_engine, "url"):
         raise OtelkitConfigError(f"engine: expected a SQLAlchemy Engine or AsyncEngine, got {type(engine).__name__}")
     label = name or pool_name(sync_engine)
+    if not metrics.add_engine(label, sync_engine):
+        return label
     if tracer_provider is not None:
         try:
             # The per-engine tracer: SQLAlchemyInstrumentor().instrument() would also patch
@@ -117,5 +139,4 @@ def instrument_sqlalchemy(
             raise OtelkitConfigError("tracing SQLAlchemy needs pip install 'otelkit[sqlalchemy]'") from exc
         usage = NoOpMeterProvider().get_meter("otelkit").create_up_down_counter("unused")
         EngineTracer(tracer_provider.get_tracer("otelkit.sqlalchemy"), sync_engine, usage)
-    metrics.add_pool(label, sync_engine.pool)
     return label

@@ -3,8 +3,17 @@
 Spans come from otelkit's own middleware by default (``http.tracer = "otelkit"``, about a
 seventh of the library's cost per request) or from opentelemetry-instrumentation-fastapi
 (``http.tracer = "opentelemetry-instrumentation"``) for teams that need its hooks and header
-capture. With the library, the stack is, outermost first: its tracing middleware, Starlette's
-error middleware, otelkit's metrics middleware, the application's middleware, the router.
+capture.
+
+otelkit's middleware is put around the stack when Starlette builds it (on the first request),
+not added with ``add_middleware``, so middleware the application adds after ``init()`` (CORS,
+trusted hosts, auth) is inside it too: its answers are counted and traced. The stack, outermost
+first, is then: otelkit's middleware, Starlette's error middleware (so the status an exception
+handler answers is the one recorded), the application's middleware, the router. With the
+library tracer: the library's tracing middleware, Starlette's error middleware, otelkit's
+metrics middleware, the application's middleware, the router (the library requires Starlette's
+error middleware outermost of what it wraps, so an exception handler's status is seen as 500
+there).
 """
 
 from __future__ import annotations
@@ -40,17 +49,39 @@ def instrument_fastapi(app: Any, handle: Otelkit, *, own_paths: Sequence[str] = 
         excluded += [path for path in own_paths if path not in excluded]
     tracing = settings.tracing.enabled
     library_tracing = tracing and settings.http.tracer == "opentelemetry-instrumentation"
+    tracer = handle.tracer_provider.get_tracer("otelkit.http") if tracing and not library_tracing else None
+    _disable_native_telemetry(app)
+
+    def around(inner: Any) -> HttpMiddleware:
+        return HttpMiddleware(
+            inner,
+            metrics=handle.http_metrics,
+            excluded_handlers=excluded,
+            own_paths=own_paths,
+            routes_of=app,
+            tracer=tracer,
+        )
+
+    # Before the library's hook, so that the library's (built last) wraps this one.
+    _wrap_middleware_stack(app, around, inside_error_middleware=library_tracing)
     if library_tracing:
         _instrument_tracing(app, handle, excluded)
-    _disable_native_telemetry(app)
-    app.add_middleware(
-        HttpMiddleware,
-        metrics=handle.http_metrics,
-        excluded_handlers=excluded,
-        own_paths=own_paths,
-        routes_of=app,
-        tracer=handle.tracer_provider.get_tracer("otelkit.http") if tracing and not library_tracing else None,
-    )
+
+
+def _wrap_middleware_stack(app: Any, around: Any, *, inside_error_middleware: bool) -> None:
+    """Put ``around`` outside the stack Starlette builds, or just inside its error middleware."""
+    from starlette.middleware.errors import ServerErrorMiddleware
+
+    build = app.build_middleware_stack
+
+    def build_middleware_stack() -> Any:
+        stack = build()
+        if inside_error_middleware and isinstance(stack, ServerErrorMiddleware):
+            stack.app = around(stack.app)
+            return stack
+        return around(stack)
+
+    app.build_middleware_stack = build_middleware_stack
 
 
 def _instrument_tracing(app: Any, handle: Otelkit, excluded: list[str]) -> None:
@@ -68,7 +99,9 @@ def _instrument_tracing(app: Any, handle: Otelkit, excluded: list[str]) -> None:
         app,
         tracer_provider=handle.tracer_provider,
         meter_provider=handle.meter_provider if keep else NoOpMeterProvider(),
-        excluded_urls=",".join(f"{re.escape(path)}(\\?|$)" for path in excluded),
+        # Matched against the whole URL (scheme://host/path?query): anchored after the host, so
+        # excluding /health does not also exclude /v1/health.
+        excluded_urls=",".join(f"^[^:/]+://[^/]+{re.escape(path)}(\\?|$)" for path in excluded),
         exclude_spans=["receive", "send"],  # one span per request, not three
     )
 

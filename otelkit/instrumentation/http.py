@@ -116,19 +116,26 @@ class HttpMiddleware:
             await self.app(scope, receive, send)
             return
         status = 500  # what the server answers if the app raises before responding
+        answered = 0.0  # when the last body byte was handed to the server
         entry_root_path = scope.get("root_path", "")
         method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER_METHOD
         span = None
         if self._tracer is not None and _route_path(scope, entry_root_path) not in self._excluded:
-            span = ServerSpan(self._tracer, scope, method)
+            span = _start_span(self._tracer, scope, method)
 
         async def send_with_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+                await send(message)
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                await send(message)
+                answered = time.perf_counter()
+            else:
+                await send(message)
 
         started = time.perf_counter()
+        recorded_status = None
         try:
             await self.app(scope, receive, send_with_status)
         except asyncio.CancelledError:
@@ -138,13 +145,20 @@ class HttpMiddleware:
         except BaseException as exc:
             if span is not None:
                 span.record_exception(exc)
+            # A response cut short by an exception (mid-stream) failed, whatever its status line
+            # said; one whose body was complete (a background task failed after it) stands.
+            recorded_status = status if answered else max(status, 500)
             raise
         finally:
-            elapsed = time.perf_counter() - started
+            # Timed to the last body byte: background tasks that run after it do not count.
+            elapsed = (answered or time.perf_counter()) - started
             span_context = span.span_context if span is not None else None
-            handler = self._record(scope, entry_root_path, method, status, elapsed, span_context)
+            handler = self._record(scope, entry_root_path, method, recorded_status or status, elapsed, span_context)
             if span is not None:
-                span.finish(handler, status)
+                if handler in self._excluded:
+                    span.discard()  # excluded by its route template: not traced either
+                else:
+                    span.finish(handler, status)
 
     def _record(
         self,
@@ -171,6 +185,14 @@ class HttpMiddleware:
         except Exception:  # telemetry never fails a request
             log_exception_once("http-metrics", "otelkit: recording HTTP metrics failed")
         return handler
+
+
+def _start_span(tracer: Tracer | LeanTracer, scope: Scope, method: str) -> ServerSpan | None:
+    try:
+        return ServerSpan(tracer, scope, method)
+    except Exception:  # telemetry never fails a request
+        log_exception_once("http-span", "otelkit: starting a request span failed")
+        return None
 
 
 def _route_path(scope: Scope, root_path: str) -> str:

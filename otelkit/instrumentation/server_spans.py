@@ -35,6 +35,8 @@ class _AsgiHeaders(Getter[dict[bytes, bytes]]):
 
 
 _GETTER = _AsgiHeaders()
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+"""``server.port`` when the Host header names none: the port its scheme implies (semconv)."""
 
 
 def _headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
@@ -78,6 +80,8 @@ class ServerSpan:
             attributes["server.address"] = name
             if port:
                 attributes["server.port"] = int(port)
+            elif attributes["url.scheme"] in _DEFAULT_PORTS:
+                attributes["server.port"] = _DEFAULT_PORTS[attributes["url.scheme"]]
         elif server:
             attributes["server.address"], attributes["server.port"] = server[0], server[1]
         client = scope.get("client")
@@ -90,6 +94,10 @@ class ServerSpan:
         self._failed = False
         self._span: Span = tracer.start_span(method, parent, SpanKind.SERVER, attributes)
         self._token = otel_context.attach(trace.set_span_in_context(self._span, parent))
+
+    def discard(self) -> None:
+        """Leave the span unended, so nothing exports it (a request excluded by its route)."""
+        otel_context.detach(self._token)
 
     @property
     def span_context(self) -> SpanContext:

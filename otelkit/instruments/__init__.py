@@ -56,8 +56,16 @@ def record_registration(source: str) -> None:
     _business().record_registration(source)
 
 
+def _lookups(count: int) -> int:
+    """A counter only goes up: a negative or fractional count would read as a reset in Prometheus."""
+    if type(count) is not int or count < 0:
+        raise ValueError(f"count: expected a whole number of lookups >= 0, got {count!r}")
+    return count
+
+
 def record_cache_hit(cache: str, count: int = 1) -> None:
     """An application-level cache found what it was asked for (Redis reads are counted already)."""
+    count = _lookups(count)
     handle = state.current
     if handle is not None:
         handle.cache_metrics.record(cache, count, 0)
@@ -65,6 +73,7 @@ def record_cache_hit(cache: str, count: int = 1) -> None:
 
 def record_cache_miss(cache: str, count: int = 1) -> None:
     """An application-level cache did not have what it was asked for."""
+    count = _lookups(count)
     handle = state.current
     if handle is not None:
         handle.cache_metrics.record(cache, 0, count)

@@ -88,6 +88,8 @@ def test_asyncio_clients_are_counted_too(otelkit_capture: MetricsCapture, redis_
     asyncio.run(run())
     assert otelkit_capture.value("cache_hits_total", cache="redis") == 2
     assert otelkit_capture.value("cache_misses_total", cache="redis") == 2
+    names = [span["name"] for span in otelkit_capture.spans]
+    assert names.count("GET") == 2 and "SET" in names  # the asyncio client's commands are spans too
 
 
 def test_application_caches_record_through_the_public_api(otelkit_capture: MetricsCapture) -> None:
@@ -97,3 +99,12 @@ def test_application_caches_record_through_the_public_api(otelkit_capture: Metri
     otelkit.record_cache_miss("pricing")
     assert otelkit_capture.value("cache_hits_total", cache="pricing") == 3
     assert otelkit_capture.value("cache_misses_total", cache="pricing") == 1
+
+
+@pytest.mark.parametrize("count", [-2, 1.5, "3"])
+def test_the_public_api_refuses_counts_a_counter_cannot_take(otelkit_capture: MetricsCapture, count: object) -> None:
+    otelkit.init(**QUIET)
+    for record in (otelkit.record_cache_hit, otelkit.record_cache_miss):
+        with pytest.raises(ValueError, match=rf"count: expected a whole number of lookups >= 0, got {count!r}"):
+            record("pricing", count=count)  # type: ignore[arg-type]
+    otelkit_capture.assert_absent("cache_hits_total", cache="pricing")

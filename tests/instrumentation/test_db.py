@@ -98,3 +98,44 @@ def test_async_engines_are_instrumented(otelkit_capture: MetricsCapture, postgre
 def test_something_that_is_not_an_engine_is_refused(otelkit_capture: MetricsCapture) -> None:
     with pytest.raises(otelkit.OtelkitConfigError, match="engine: expected a SQLAlchemy Engine"):
         otelkit.init(engine="postgresql://localhost/app", **QUIET)
+
+
+def test_pool_figures_follow_the_new_pool_after_dispose(otelkit_capture: MetricsCapture, postgres_url: str) -> None:
+    engine = sqlalchemy.create_engine(postgres_url, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    handle = otelkit.init(**QUIET)
+    handle.instrument_sqlalchemy(engine, name="primary")
+    engine.dispose()  # a new pool replaces the one instrumented
+    held = engine.connect()
+    assert otelkit_capture.value("database_connections_in_use", pool="primary") == 1
+    with pytest.raises(sqlalchemy.exc.TimeoutError):
+        engine.connect()
+    assert otelkit_capture.value("database_connections_checkout_timeouts_total", pool="primary") == 1
+    held.close()
+    engine.dispose()
+    assert otelkit_capture.value("database_connections_in_use", pool="primary") == 0
+
+
+def test_an_engine_instrumented_twice_is_counted_and_traced_once(
+    otelkit_capture: MetricsCapture, postgres_url: str
+) -> None:
+    engine = sqlalchemy.create_engine(postgres_url, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    handle = otelkit.init(**QUIET)
+    handle.instrument_sqlalchemy(engine, name="primary")
+    handle.instrument_sqlalchemy(engine, name="primary")
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text("SELECT 7"))
+        with pytest.raises(sqlalchemy.exc.TimeoutError):
+            engine.connect()
+    engine.dispose()
+    assert otelkit_capture.value("database_connections_checkout_timeouts_total", pool="primary") == 1
+    assert len([s for s in otelkit_capture.spans if "SELECT 7" in str(s["attributes"])]) == 1
+
+
+def test_two_engines_cannot_share_a_pool_name(otelkit_capture: MetricsCapture, postgres_url: str) -> None:
+    handle = otelkit.init(**QUIET)
+    first, second = (sqlalchemy.create_engine(postgres_url) for _ in range(2))
+    handle.instrument_sqlalchemy(first)
+    with pytest.raises(otelkit.OtelkitConfigError, match=r"engine name: .* already names another engine's pool"):
+        handle.instrument_sqlalchemy(second)
+    first.dispose()
+    second.dispose()

@@ -6,7 +6,7 @@ import string
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, HTTPException, WebSocket
+from fastapi import APIRouter, BackgroundTasks, FastAPI, HTTPException, WebSocket
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from starlette.staticfiles import StaticFiles
@@ -291,6 +291,7 @@ def test_server_span_attributes_follow_the_http_conventions(otelkit_capture: Met
         "url.query": "verbose=1",
         "network.protocol.version": "1.1",
         "server.address": "testserver",
+        "server.port": 80,  # the Host header names none: the port http implies
         "client.address": "testclient",
         "user_agent.original": "probe/1.0",
         "http.route": "/items/{item_id}",
@@ -391,3 +392,153 @@ def test_span_attribute_limits_bound_the_request_span_too(
     (span,) = otelkit_capture.spans
     assert span["name"] == "GET /items/{item_id}"  # renamed even when the route attribute is dropped
     assert len(span["attributes"]) == 4
+
+
+@pytest.mark.parametrize("tracer", TRACERS)
+def test_middleware_added_after_init_is_inside_otelkits(otelkit_capture: MetricsCapture, tracer: str) -> None:
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    app = make_app()
+    otelkit.init(app, http={"tracer": tracer}, **QUIET)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=["example.com"])
+    assert TestClient(app).get("/items/1").status_code == 400  # "testserver" is not allowed
+    assert otelkit_capture.value("http_requests_total", handler="unmatched", status="400") == 1
+    (span,) = otelkit_capture.spans
+    attributes = span["attributes"]  # the library writes the older names unless told otherwise
+    assert attributes.get("http.response.status_code", attributes.get("http.status_code")) == 400
+
+
+def test_the_status_an_exception_handler_answers_is_recorded(otelkit_capture: MetricsCapture) -> None:
+    from fastapi.responses import JSONResponse
+
+    app = make_app()
+
+    @app.exception_handler(Exception)
+    async def unavailable(request, exc):  # type: ignore[no-untyped-def]
+        return JSONResponse({"detail": "try later"}, status_code=503)
+
+    otelkit.init(app, **QUIET)
+    assert TestClient(app, raise_server_exceptions=False).get("/boom").status_code == 503
+    assert otelkit_capture.value("http_requests_total", handler="/boom", status="503") == 1
+    (span,) = otelkit_capture.spans
+    assert span["attributes"]["http.response.status_code"] == 503
+    assert span["status"] == "ERROR" and span["events"][0]["name"] == "exception"
+
+
+def test_background_tasks_after_the_body_are_not_request_time(otelkit_capture: MetricsCapture) -> None:
+    import time
+
+    app = make_app()
+
+    @app.get("/later")
+    def later(tasks: BackgroundTasks) -> dict[str, str]:
+        tasks.add_task(time.sleep, 1.0)
+        return {"status": "queued"}
+
+    otelkit.init(app, **QUIET)
+    assert TestClient(app).get("/later").status_code == 200
+    duration = otelkit_capture.histogram("http_request_duration_seconds", handler="/later")
+    assert duration.count == 1
+    assert duration.sum < 1.0  # the answer was immediate; the task's second came after it
+
+
+def test_a_stream_cut_short_by_an_exception_counts_as_a_failure(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+
+    @app.get("/broken-stream")
+    def broken_stream() -> StreamingResponse:
+        async def body():  # type: ignore[no-untyped-def]
+            yield b"first"
+            raise RuntimeError("source went away")
+
+        return StreamingResponse(body())
+
+    otelkit.init(app, **QUIET)
+    with pytest.raises(RuntimeError, match="source went away"):
+        TestClient(app).get("/broken-stream")
+    assert otelkit_capture.value("http_requests_total", handler="/broken-stream", status="500") == 1
+    (span,) = otelkit_capture.spans
+    assert span["status"] == "ERROR"
+    assert span["attributes"]["http.response.status_code"] == 200  # what the client was sent
+
+
+def test_a_handler_excluded_by_its_template_is_neither_recorded_nor_traced(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, prometheus={"excluded_handlers": ["/items/{item_id}"]}, **QUIET)
+    TestClient(app).get("/items/7")
+    TestClient(app).get("/health")
+    otelkit_capture.assert_absent("http_requests_total", handler="/items/{item_id}")
+    assert [span["name"] for span in otelkit_capture.spans] == ["GET /health"]
+
+
+def test_the_metrics_endpoint_is_not_counted_wherever_it_is(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, prometheus={"metrics_path": "/internal/metrics"}, **QUIET)
+    TestClient(app).get("/internal/metrics")
+    TestClient(app).get("/items/1")
+    assert {s.labels["handler"] for s in otelkit_capture.series("http_requests_total")} == {"/items/{item_id}"}
+
+
+def test_the_library_tracer_excludes_only_the_exact_path(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+
+    @app.get("/v1/health")
+    def versioned_health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    otelkit.init(app, http={"tracer": "opentelemetry-instrumentation"}, **QUIET)
+    client = TestClient(app)
+    client.get("/health")
+    client.get("/health?verbose=1")
+    client.get("/v1/health")
+    assert [span["name"] for span in otelkit_capture.spans] == ["GET /v1/health"]
+
+
+def test_http_server_metrics_from_any_instrumentation_are_dropped(otelkit_capture: MetricsCapture) -> None:
+    handle = otelkit.init(**QUIET)
+    library = handle.meter_provider.get_meter("opentelemetry.instrumentation.asgi")
+    library.create_histogram("http.server.request.duration", unit="s").record(0.2, {"http.request.method": "GET"})
+    library.create_up_down_counter("http.server.active_requests").add(1)
+    handle.meter.create_histogram("checkout_duration", unit="s").record(0.2)
+    names = {sample.name for sample in otelkit_capture.samples()}
+    assert not [name for name in names if name.startswith("http_server_")]
+    assert "checkout_duration_seconds_count" in names  # other seconds histograms keep their buckets
+    assert otelkit_capture.histogram("checkout_duration_seconds").buckets[0.25] == 1
+
+
+def test_library_metrics_without_the_library_tracer_is_refused() -> None:
+    with pytest.raises(OtelkitConfigError, match=r"http\.library_metrics \(OTELKIT_HTTP__LIBRARY_METRICS.*\) = True"):
+        otelkit.init(http={"library_metrics": True}, **QUIET)
+
+
+def test_a_span_that_fails_to_start_does_not_fail_the_request(
+    otelkit_capture: MetricsCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otelkit.instrumentation import http
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("propagator bug")
+
+    monkeypatch.setattr(http, "ServerSpan", broken)
+    app = make_app()
+    otelkit.init(app, **QUIET)
+    assert TestClient(app).get("/items/1").status_code == 200
+    assert otelkit_capture.value("http_requests_total", handler="/items/{item_id}") == 1
+
+
+def test_the_duration_histogram_uses_the_configured_buckets(otelkit_capture: MetricsCapture) -> None:
+    app = make_app()
+    otelkit.init(app, prometheus={"default_buckets": [0.25, 0.5, 2.0]}, **QUIET)
+    TestClient(app).get("/items/1")
+    buckets = otelkit_capture.histogram("http_request_duration_seconds", handler="/items/{item_id}").buckets
+    assert list(buckets) == [0.25, 0.5, 2.0, float("inf")]
+
+
+@pytest.mark.parametrize("tracer", TRACERS)
+def test_the_default_exclusions_are_not_traced(otelkit_capture: MetricsCapture, tracer: str) -> None:
+    app = make_app()
+    otelkit.init(app, http={"tracer": tracer}, **QUIET)
+    client = TestClient(app)
+    for path in ("/metrics", "/health", "/docs", "/redoc", "/items/1"):
+        client.get(path)
+    assert [span["name"] for span in otelkit_capture.spans] == ["GET /items/{item_id}"]

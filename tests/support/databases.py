@@ -28,6 +28,15 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _postgres_accepts(port: int) -> bool:
+    ready = subprocess.run(
+        [_postgres_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", "otelkit", "-d", "postgres"],
+        capture_output=True,
+        check=False,
+    )
+    return ready.returncode == 0
+
+
 def _postgres_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if not found:
@@ -72,7 +81,8 @@ def postgres_server(log_dir: Path) -> Iterator[str]:
         log_dir,
     )
     try:
-        server.wait_until(lambda: _port_open(port), what=f"listening on {port}")
+        # An open port is not a ready server ("the database system is starting up"): ask it.
+        server.wait_until(lambda: _postgres_accepts(port), what=f"accepting connections on {port}")
         url = f"postgresql+psycopg://otelkit@127.0.0.1:{port}/postgres"
         yield url
     finally:

@@ -507,7 +507,7 @@ def test_http_server_metrics_from_any_instrumentation_are_dropped(otelkit_captur
 
 
 def test_library_metrics_without_the_library_tracer_is_refused() -> None:
-    with pytest.raises(OtelkitConfigError, match=r"http\.library_metrics \(OTELKIT_HTTP__LIBRARY_METRICS.*\) = True"):
+    with pytest.raises(OtelkitConfigError, match=r"http\.library_metrics \(.*OTELKIT_HTTP__LIBRARY_METRICS\) = True"):
         otelkit.init(http={"library_metrics": True}, **QUIET)
 
 

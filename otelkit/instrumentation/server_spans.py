@@ -15,8 +15,11 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from otelkit._internal.lean_spans import LeanSpan, LeanTracer
 from otelkit.instrumentation.routes import UNMATCHED
@@ -35,6 +38,38 @@ class _AsgiHeaders(Getter[dict[bytes, bytes]]):
 
 
 _GETTER = _AsgiHeaders()
+
+_W3C_PROPAGATORS = (TraceContextTextMapPropagator, W3CBaggagePropagator)
+_W3C_HEADERS = (b"traceparent", b"tracestate", b"baggage")
+
+
+class _Extractor:
+    """``propagate.extract`` unless the propagators are W3C's (the default) and the request
+    carries none of their headers: most requests at the edge carry none, and extracting nothing
+    through the composite propagator costs more than the rest of the span's start. The context
+    returned is then the one extract() would return: a fresh one when trace context comes first
+    (so the request's span is a root), else the current one."""
+
+    __slots__ = ("_fresh", "_propagator", "_w3c_only")
+
+    def __init__(self) -> None:
+        self._propagator: object = None
+        self._w3c_only = False
+        self._fresh = True
+
+    def extract(self, headers: dict[bytes, bytes]) -> Context:
+        propagator = propagate.get_global_textmap()
+        if propagator is not self._propagator:  # set_global_textmap() may replace it at any time
+            parts = getattr(propagator, "_propagators", [propagator])
+            self._w3c_only = bool(parts) and all(type(part) in _W3C_PROPAGATORS for part in parts)
+            self._fresh = bool(parts) and type(parts[0]) is TraceContextTextMapPropagator
+            self._propagator = propagator
+        if self._w3c_only and not any(name in headers for name in _W3C_HEADERS):
+            return Context() if self._fresh else otel_context.get_current()
+        return propagate.extract(headers, getter=_GETTER)
+
+
+_EXTRACTOR = _Extractor()
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 """``server.port`` when the Host header names none: the port its scheme implies (semconv)."""
 
@@ -61,7 +96,7 @@ class ServerSpan:
     def __init__(self, tracer: Tracer | LeanTracer, scope: dict[str, Any], method: str) -> None:
         raw = scope.get("headers") or ()
         headers = _headers(raw if isinstance(raw, list | tuple) else list(raw))
-        parent = propagate.extract(headers, getter=_GETTER)
+        parent = _EXTRACTOR.extract(headers)
         attributes: dict[str, Any] = {
             "http.request.method": method,
             "url.scheme": scope.get("scheme", "http"),

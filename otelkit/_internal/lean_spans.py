@@ -32,6 +32,8 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
+from otelkit._internal.sampling import ParentBasedRatio
+
 _logger = logging.getLogger(__name__)
 _UNSET = Status(StatusCode.UNSET)
 _KNOWN_ATTRIBUTES_MAX = 32
@@ -65,6 +67,8 @@ class LeanTracer:
     def __init__(self, tracer: SdkTracer) -> None:
         self._sdk = tracer
         self._sampler = tracer.sampler
+        # otelkit's own sampler decides without a SamplingResult: the span keeps its attributes.
+        self._decide = self._sampler.decide if type(self._sampler) is ParentBasedRatio else None
         self._ids = tracer.id_generator
         self._processor = tracer.span_processor
         self._scope = tracer._instrumentation_scope
@@ -98,8 +102,14 @@ class LeanTracer:
             parent = None
             trace_id = self._ids.generate_trace_id()
             random_trace_id = self._ids.is_trace_id_random()
-        sampling = self._sampler.should_sample(context, trace_id, name, kind, attributes, ())
-        flags = TraceFlags.SAMPLED if sampling.decision.is_sampled() else TraceFlags.DEFAULT
+        if self._decide is not None:
+            sampled, state = self._decide(parent, trace_id)
+            recording = sampled
+        else:
+            sampling = self._sampler.should_sample(context, trace_id, name, kind, attributes, ())
+            sampled, recording = sampling.decision.is_sampled(), sampling.decision.is_recording()
+            state, attributes = sampling.trace_state, sampling.attributes  # type: ignore[assignment]
+        flags = TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT
         if random_trace_id:
             flags |= TraceFlags.RANDOM_TRACE_ID
         span_context = SpanContext(
@@ -107,11 +117,11 @@ class LeanTracer:
             self._ids.generate_span_id(),
             is_remote=False,
             trace_flags=_FLAGS[flags],
-            trace_state=sampling.trace_state,
+            trace_state=state,
         )
-        if not sampling.decision.is_recording():
+        if not recording:
             return trace_api.NonRecordingSpan(span_context)
-        span = LeanSpan(self, name, span_context, parent, kind, sampling.attributes)
+        span = LeanSpan(self, name, span_context, parent, kind, attributes)
         self._processor.on_start(span, parent_context=context)
         return span
 

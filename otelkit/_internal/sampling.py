@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, SamplingResult, TraceIdRatioBased
-from opentelemetry.trace import Link, SpanKind, get_current_span
+from opentelemetry.trace import Link, SpanContext, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
@@ -30,6 +30,13 @@ class ParentBasedRatio(ParentBased):
         super().__init__(TraceIdRatioBased(ratio))
         self._bound = self._root.bound
 
+    def decide(self, parent: SpanContext | None, trace_id: int) -> tuple[bool, TraceState | None]:
+        """Sampled or not, and the trace state to keep: what `should_sample` decides, for a
+        caller that already has the parent's span context (otelkit's request spans)."""
+        if parent is not None and parent.is_valid:
+            return parent.trace_flags.sampled, parent.trace_state
+        return trace_id & _ID_BITS < self._bound, None
+
     def should_sample(
         self,
         parent_context: Context | None,
@@ -40,11 +47,7 @@ class ParentBasedRatio(ParentBased):
         links: Sequence[Link] | None = None,
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
-        parent = get_current_span(parent_context).get_span_context()
-        if parent is not None and parent.is_valid:
-            sampled, state = parent.trace_flags.sampled, parent.trace_state
-        else:
-            sampled, state = trace_id & _ID_BITS < self._bound, None
+        sampled, state = self.decide(get_current_span(parent_context).get_span_context(), trace_id)
         if sampled:
             return SamplingResult(_SAMPLE, attributes, state)
         return SamplingResult(_DROP, None, state)

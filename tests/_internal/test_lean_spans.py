@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from otelkit._internal.lean_spans import LeanSpan, LeanTracer
+from otelkit._internal.sampling import ParentBasedRatio
 
 SCOPE = "otelkit.http"
 
@@ -239,6 +240,24 @@ def test_a_remote_parent_and_its_sampling_decision_are_kept() -> None:
     assert lean == sdk and lean[0]["parent"] == (0xB7AD6B7169203331, True)
     assert run_both(request_like, unsampled) == [[], []]  # ParentBased: not recorded, not exported
     assert run_both(request_like, sampler=ALWAYS_OFF) == [[], []]
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.0])
+def test_otelkits_sampler_decides_for_the_lean_span_as_for_the_sdks(ratio: float) -> None:
+    """With otelkit's sampler the lean tracer asks it directly (no SamplingResult): same spans."""
+    propagator = TraceContextTextMapPropagator()
+    parents = [
+        None,
+        propagator.extract(
+            {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "v=1"}
+        ),
+        propagator.extract({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"}),
+    ]
+    exported = [run_both(request_like, parent, sampler=ParentBasedRatio(ratio)) for parent in parents]
+    for sdk, lean in exported:
+        assert lean == sdk
+    assert [len(sdk) for sdk, _ in exported] == [int(ratio), 1, 0]  # the parent's flag decides when there is one
+    assert exported[1][1][0]["trace_state"] == "v=1"  # the parent's trace state is kept
 
 
 def test_the_lean_span_is_current_for_children_and_shares_their_trace() -> None:

@@ -118,6 +118,7 @@ def test_collector_down_for_30s_loses_no_request_and_no_count(
     failures: list[str] = []
     sent = 0
     stop = threading.Event()
+    restarted: Server | None = None
 
     def load() -> None:
         nonlocal sent
@@ -162,10 +163,11 @@ def test_collector_down_for_30s_loses_no_request_and_no_count(
         assert failed is not None and failed > 0, "exports to the dead collector are counted as failed"
         assert prometheus.value(f"sum({exported})") + dropped == sent
         print(f"spans: {sent} made, {dropped:.0f} dropped on a full queue, {failed:.0f} failed to export")
-        restarted.stop()
     finally:
         stop.set()
         server.stop()
+        if restarted is not None:
+            restarted.stop()
 
 
 def restart(collector: Collector, log_dir: Path) -> Server:

@@ -22,7 +22,14 @@ from tests.support.processes import Server, http_ok
 pytestmark = pytest.mark.slow
 
 
-def serve(log_dir: Path, collector: Collector, service: str, workers: int) -> tuple[Server, str]:
+def serve(
+    log_dir: Path,
+    collector: Collector,
+    service: str,
+    workers: int,
+    embedded_endpoint: bool = False,
+    settings: dict[str, str] | None = None,
+) -> tuple[Server, str]:
     port = free_port()
     env = {
         "PYTHONPATH": str(REPO),
@@ -30,7 +37,8 @@ def serve(log_dir: Path, collector: Collector, service: str, workers: int) -> tu
         "OTELKIT_OTLP__ENDPOINT": collector.grpc_endpoint,
         "OTELKIT_OTLP__EXPORT_INTERVAL_SECONDS": "1",
         "OTELKIT_OTLP__TIMEOUT_SECONDS": "2",
-        "OTELKIT_PROMETHEUS__ENABLED": "false",
+        "OTELKIT_PROMETHEUS__ENABLED": str(embedded_endpoint).lower(),
+        **(settings or {}),
     }
     argv = [
         sys.executable,
@@ -78,17 +86,24 @@ def test_two_workers_sum_to_the_requests_sent(logs: Path, collector: Collector, 
                 assert client.get("/ping").status_code == 200
             sent += 1
         job = 'job="two-workers"'
-        prometheus.wait_for(
-            f"count(count by (instance) (system_process_resident_memory_bytes{{{job}}}))", lambda v: v == 2
-        )
-        # the readiness probes above also hit /ping before the count started
-        total = prometheus.wait_for(
-            f'sum(http_requests_total{{{job},handler="/ping"}})', lambda v: v is not None and v >= sent
-        )
-        probes = total - sent
-        assert 0 <= probes <= 50
+        requests = f'sum(http_requests_total{{{job},handler="/ping"}})'
+        # Readiness was probed on /health, which is excluded from metrics: the sum is exactly what was sent.
+        prometheus.wait_for(requests, lambda v: v == sent)
+        time.sleep(3)  # three more scrapes and exports: the sum stays where it is
+        assert prometheus.value(requests) == sent
         per_worker = prometheus.query(f'http_requests_total{{{job},handler="/ping"}}')
-        assert len(per_worker) == 2, "each worker is its own instance"
+        instances = {series["metric"]["instance"] for series in per_worker}
+        assert len(per_worker) == 2 and len(instances) == 2, f"each worker is its own instance: {per_worker}"
+        assert all(float(series["value"][1]) > 0 for series in per_worker)
+    finally:
+        server.stop()
+
+
+def test_two_workers_serving_the_embedded_endpoint_are_warned_at_init(logs: Path, collector: Collector) -> None:
+    server, _ = serve(logs, collector, "warned-workers", workers=2, embedded_endpoint=True)
+    try:
+        warning = "this process is one of 2 server workers and serves /metrics itself"
+        server.wait_until(lambda: server.log().count(warning) == 2, timeout=30, what="warned by both workers")
     finally:
         server.stop()
 
@@ -96,21 +111,27 @@ def test_two_workers_sum_to_the_requests_sent(logs: Path, collector: Collector, 
 def test_collector_down_for_30s_loses_no_request_and_no_count(
     logs: Path, collector: Collector, prometheus: Prometheus
 ) -> None:
-    server, base = serve(logs, collector, "survivor", workers=1)
+    # A span queue small enough that the outage overflows it (the default 2048 drains as failed exports).
+    queue = {"OTELKIT_TRACING__MAX_QUEUE_SIZE": "256", "OTELKIT_TRACING__MAX_EXPORT_BATCH_SIZE": "64"}
+    server, base = serve(logs, collector, "survivor", workers=1, settings=queue)
     app = psutil.Process(server.process.pid)
     failures: list[str] = []
     sent = 0
     stop = threading.Event()
+    restarted: Server | None = None
 
     def load() -> None:
         nonlocal sent
-        with httpx.Client(base_url=base, timeout=5) as client:
-            while not stop.is_set():
-                response = client.get("/ping")
-                if response.status_code != 200:
-                    failures.append(str(response.status_code))
-                sent += 1
-                time.sleep(0.002)
+        try:
+            with httpx.Client(base_url=base, timeout=5) as client:
+                while not stop.is_set():
+                    response = client.get("/ping")
+                    if response.status_code != 200:
+                        failures.append(str(response.status_code))
+                    sent += 1
+                    time.sleep(0.002)
+        except Exception as error:  # a load thread that dies must fail the test, not stop counting quietly
+            failures.append(repr(error))
 
     try:
         job = 'job="survivor"'
@@ -131,10 +152,22 @@ def test_collector_down_for_30s_loses_no_request_and_no_count(
         # Bounded: the span queue is capped and metrics are cumulative points, not a backlog.
         assert rss_after_outage - rss_at_kill < 40 * 2**20
         prometheus.wait_for(f'sum(http_requests_total{{{job},handler="/ping"}})', lambda v: v == sent, timeout=60)
-        restarted.stop()
+        # Every request made one span; each is accounted for by the SDK's own counters, exported through
+        # the restarted pipeline: handed to the exporter (successfully or not) or dropped on a full queue.
+        spans = f"otel_sdk_processor_span_processed_total{{{job}}}"
+        prometheus.wait_for(f"sum({spans})", lambda v: v == sent, timeout=60)
+        dropped = prometheus.value(f'sum(otel_sdk_processor_span_processed_total{{{job},error_type="queue_full"}})')
+        assert dropped is not None and dropped > 0, "the outage overflowed the span queue: the drops are counted"
+        exported = f"otel_sdk_exporter_span_exported_total{{{job}}}"
+        failed = prometheus.value(f'sum(otel_sdk_exporter_span_exported_total{{{job},error_type!=""}})')
+        assert failed is not None and failed > 0, "exports to the dead collector are counted as failed"
+        assert prometheus.value(f"sum({exported})") + dropped == sent
+        print(f"spans: {sent} made, {dropped:.0f} dropped on a full queue, {failed:.0f} failed to export")
     finally:
         stop.set()
         server.stop()
+        if restarted is not None:
+            restarted.stop()
 
 
 def restart(collector: Collector, log_dir: Path) -> Server:

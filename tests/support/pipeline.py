@@ -37,9 +37,14 @@ class Collector:
 
 
 def start_collector(
-    log_dir: Path, traces_to: str | None = None, name: str = "collector", memory_limit_mib: int | None = None
+    log_dir: Path,
+    traces_to: str | None = None,
+    name: str = "collector",
+    memory_limit_mib: int | None = None,
+    overlay: tuple[str, dict[str, str]] | None = None,
 ) -> Collector:
     """``traces_to`` (host:port of an OTLP gRPC receiver) switches on config.traces-otlp.yaml;
+    ``overlay`` (a collector/ file name and the variables it reads) loads that overlay;
     ``memory_limit_mib`` lowers the memory_limiter (a copy of the config) so a flood can reach it."""
     grpc, http, exporter, telemetry, health = (free_port() for _ in range(5))
     env = {
@@ -62,6 +67,9 @@ def start_collector(
     if traces_to:
         env.update(OTELKIT_TRACES_OTLP_ENDPOINT=traces_to, OTELKIT_TRACES_OTLP_INSECURE="true")
         configs.append(f"--config={COLLECTOR_DIR / 'config.traces-otlp.yaml'}")
+    if overlay:
+        env.update(overlay[1])
+        configs.append(f"--config={COLLECTOR_DIR / overlay[0]}")
     server = Server(name, [str(collector_binary()), *configs], log_dir, env=env)
     collector = Collector(
         server,

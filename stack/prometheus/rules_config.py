@@ -8,10 +8,11 @@ Change a value here, then regenerate the committed rule files::
 and the hand-written ``promtool`` tests in ``stack/prometheus/tests/`` pin the spec's numbers, so a
 threshold changed here without the tests (or the spec) changing fails too.
 
-The ``service`` label of every alert is the Prometheus ``job``: through the collector ``job`` is the
-OpenTelemetry ``service.name``; on a direct scrape it is the scrape job's name, which should then be
-the service name. Recording rules aggregate ``by (job)`` and copy ``job`` into ``service`` with
-``label_replace``, so alerts, inhibition and routing all speak of ``service``.
+The ``service`` label of every alert is the Prometheus ``job`` (Watchdog and CollectorDown set their
+own): through the collector ``job`` is the OpenTelemetry ``service.name``; on a direct scrape it is
+the scrape job's name, which should then be the service name. Recording rules aggregate ``by (job)``
+and copy ``job`` into ``service`` with ``label_replace``, so alerts, inhibition and routing all speak
+of ``service``.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ of ``service``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -262,6 +263,30 @@ class Config:
     # --- Dead man's switch ----------------------------------------------------------------------------
     # The Watchdog's `service`: it belongs to no application, it proves the alerting pipeline works.
     watchdog_service: str = "alerting-pipeline"
+
+    def __post_init__(self) -> None:
+        """Refuse liveness settings the rules could not honour, naming the setting and its value."""
+        durations = ("service_down_for", "collector_down_for", "instance_down_for", "retired_after", "absent_for")
+        for name in durations:
+            value = getattr(self, name)
+            if not isinstance(value, str) or re.fullmatch(r"\d+[smhdw]", value) is None:
+                raise ValueError(f"{name}={value!r}: expected a single-unit PromQL duration such as '2m' or '7d'")
+        if _seconds(self.collector_down_for) >= _seconds(self.service_down_for):
+            raise ValueError(
+                f"collector_down_for={self.collector_down_for!r} must be shorter than service_down_for="
+                f"{self.service_down_for!r}: CollectorDown has to reach Alertmanager first to inhibit the pages "
+                "of the services behind a dead collector"
+            )
+        if not self.collector_jobs or not all(re.fullmatch(r"[A-Za-z_][\w-]*", job) for job in self.collector_jobs):
+            raise ValueError(
+                f"collector_jobs={self.collector_jobs!r}: expected one or more scrape job names (letters, digits, "
+                "'_' or '-'), the jobs of prometheus.yml that scrape the collector"
+            )
+
+
+def _seconds(duration: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    return int(duration[:-1]) * units[duration[-1]]
 
 
 CONFIG = Config()

@@ -138,9 +138,8 @@ def _burn(factor: float) -> tuple[BurnRateWindow, ...]:
 
 
 MUTATIONS: list[tuple[str, Any, str]] = [
-    ("service_down_for", "1m", "api"),
-    ("service_down_for", "3m", "api"),
-    ("collector_down_for", "2m", "api"),
+    ("service_down_for", "3m", "api"),  # shorter than 2m would be refused: collector_down_for is 1m
+    ("collector_down_for", "90s", "api"),
     ("collector_jobs", ("otel-services",), "api"),
     ("instance_down_for", "6m", "api"),
     ("service_info_selector", "", "api"),
@@ -265,3 +264,18 @@ def test_readme_thresholds_check_catches_a_moved_value(monkeypatch: pytest.Monke
     monkeypatch.setattr(sys.modules[__name__], "CONFIG", dataclasses.replace(CONFIG, queue_depth_warning=400))
     with pytest.raises(AssertionError, match="QueueDepthHigh lacks '> 400'"):
         test_readme_thresholds_table_matches_the_rules()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("retired_after", "1 week", r"retired_after='1 week': expected a single-unit PromQL duration"),
+        ("service_down_for", "2m30s", r"service_down_for='2m30s': expected a single-unit"),
+        ("collector_down_for", "2m", r"collector_down_for='2m' must be shorter than service_down_for='2m'"),
+        ("collector_jobs", (), r"collector_jobs=\(\): expected one or more scrape job names"),
+        ("collector_jobs", ("otel|.*",), r"collector_jobs=\('otel\|\.\*',\): expected"),
+    ],
+)
+def test_bad_liveness_settings_are_refused_by_name(field: str, value: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(CONFIG, **{field: value})

@@ -23,7 +23,8 @@ def alert(
 
     ``family`` groups alerts about one condition (``api-errors``: the error-rate page, the burn-rate
     alerts, the SLA breach). Alertmanager's inhibition mutes a family's warnings and infos while one
-    of its critical alerts fires for the same service, and ServiceDown mutes every ``api-*`` family.
+    of its critical alerts fires for the same service, and ServiceDown mutes every ``api-*`` family;
+    stack/README.md ("Inhibition") lists the few rules across families.
     ``service`` comes from the expression (a copy of ``job``) unless ``labels`` sets it.
     """
     if runbook not in RUNBOOKS:

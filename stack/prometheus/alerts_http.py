@@ -5,25 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from .alert_rule import alert
-from .promql import guarded, number, selector, with_service
+from .liveness import liveness_rules
+from .promql import guarded, number
 from .recording import quantile_name
 from .rules_config import Config
-
-
-def service_down(config: Config) -> dict[str, Any]:
-    return alert(
-        "ServiceDown",
-        with_service(f"{selector('up', config.up_selector)} == 0"),
-        for_=config.service_down_for,
-        severity="critical",
-        family="api-availability",
-        runbook="service-down",
-        summary="A scrape target is down.",
-        description=(
-            "{{ $labels.instance }} of {{ $labels.service }} has failed every scrape for "
-            f"{config.service_down_for} (up = {{{{ $value }}}})."
-        ),
-    )
 
 
 def http_error_rate(config: Config) -> dict[str, Any]:
@@ -84,7 +69,10 @@ def error_budget_burn(config: Config) -> list[dict[str, Any]]:
                 family="api-errors",
                 runbook="api-errors",
                 labels={"long": pair.long, "short": pair.short},
-                summary=f"The {config.slo_availability:.1%} availability SLO's error budget is burning fast.",
+                summary=(
+                    f"The {config.slo_availability:.1%} availability SLO's error budget is "
+                    f"{'burning fast' if pair.severity == 'critical' else 'burning slowly, but steadily'}."
+                ),
                 description=(
                     f"{{{{ $labels.service }}}} is burning its error budget at {number(pair.factor)}x the sustainable "
                     f"rate: {{{{ $value | humanizePercentage }}}} of requests failed over the last {pair.long}, "
@@ -154,7 +142,7 @@ def sla_violation(config: Config) -> list[dict[str, Any]]:
 
 
 def api_rules(config: Config) -> list[dict[str, Any]]:
-    return [service_down(config), http_error_rate(config), http_latency(config)]
+    return [*liveness_rules(config), http_error_rate(config), http_latency(config)]
 
 
 def slo_rules(config: Config) -> list[dict[str, Any]]:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from .alert_rule import alert
+from .liveness import EVIDENCE_SERIES, last_seen_record, service_info
 from .promql import with_service
 from .rules_config import Config, KeyMetric
 
 
 def watchdog(config: Config) -> dict[str, Any]:
+    # Valued with the scrape targets that answer, so the heartbeat carries a number worth a glance;
+    # `or vector(0)` keeps it firing with no target at all.
     return alert(
         "Watchdog",
-        "vector(1)",
+        "count(up == 1) or vector(0)",
         for_="0s",
         severity="info",
         family="watchdog",
@@ -22,16 +25,22 @@ def watchdog(config: Config) -> dict[str, Any]:
         description=(
             "This alert fires all the time and is routed to the heartbeat receiver. If the heartbeat "
             "service stops hearing it, the alerting pipeline (Prometheus, Alertmanager or the path "
-            "between them) is broken."
+            "between them) is broken. {{ $value }} scrape target(s) answer right now."
         ),
     )
 
 
 def metric_absent(config: Config, key: KeyMetric) -> dict[str, Any]:
+    # Valued with the time since the metric was last seen; only for a live service (a dead one is
+    # ServiceDown's), and without a lookback window that would end the alert while it is still true.
     gone = (
-        f"group by (job) (present_over_time({key.metric}[{config.absent_lookback}]))\n"
-        f"unless\n"
-        f"group by (job) ({key.metric})"
+        f"(\n"
+        f"  time() - {last_seen_record(key.metric)}\n"
+        f"  unless on (job)\n"
+        f"  {key.metric}\n"
+        f")\n"
+        f"and on (job)\n"
+        f"{service_info(config)}"
     )
     return alert(
         key.alert,
@@ -40,11 +49,12 @@ def metric_absent(config: Config, key: KeyMetric) -> dict[str, Any]:
         severity=key.severity,
         family=key.family,
         runbook=key.runbook,
-        summary=f"{key.metric} has disappeared.",
+        labels={"evidence": EVIDENCE_SERIES},
+        summary=f"{key.metric} has disappeared from a live service.",
         description=(
-            f"{{{{ $labels.service }}}} exported {key.metric} within the last {config.absent_lookback} but has not "
-            f"for {config.absent_for}: the service stopped, lost its metrics pipeline, or no longer records it, "
-            "and the alerts on it cannot fire."
+            f"{{{{ $labels.service }}}} is up (it exports target_info) but has not exported {key.metric} for "
+            "{{ $value | humanizeDuration }}: it lost the instrument or no longer records it, and the alerts "
+            "on it cannot fire."
         ),
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .liveness import last_seen_group
 from .promql import rate_sum, ratio, recording, seconds, with_service
 from .rules_config import Config
 
@@ -68,4 +69,5 @@ def recording_groups(config: Config) -> list[dict[str, Any]]:
     return [
         {"name": "otelkit-http.rules", "rules": _http(config)},
         {"name": "otelkit-business.rules", "rules": _business(config)},
+        last_seen_group(config),
     ]

@@ -8,14 +8,16 @@ Change a value here, then regenerate the committed rule files::
 and the hand-written ``promtool`` tests in ``stack/prometheus/tests/`` pin the spec's numbers, so a
 threshold changed here without the tests (or the spec) changing fails too.
 
-The ``service`` label of every alert is the Prometheus ``job``: through the collector ``job`` is the
-OpenTelemetry ``service.name``; on a direct scrape it is the scrape job's name, which should then be
-the service name. Recording rules aggregate ``by (job)`` and copy ``job`` into ``service`` with
-``label_replace``, so alerts, inhibition and routing all speak of ``service``.
+The ``service`` label of every alert is the Prometheus ``job`` (Watchdog and CollectorDown set their
+own): through the collector ``job`` is the OpenTelemetry ``service.name``; on a direct scrape it is
+the scrape job's name, which should then be the service name. Recording rules aggregate ``by (job)``
+and copy ``job`` into ``service`` with ``label_replace``, so alerts, inhibition and routing all speak
+of ``service``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -57,13 +59,28 @@ class KeyMetric:
 
 @dataclass(frozen=True)
 class Config:
-    # --- Service down -------------------------------------------------------------------------------
-    # Every scrape job's `up` counts: a down collector blinds every service behind it, which is as
-    # page-worthy as one service down. Narrow it (e.g. 'job!="prometheus"') if some target may flap.
-    up_selector: str = ""
-    # Eight missed 15 s scrapes: longer than the gap of a rolling restart, well inside the spec's
-    # 5-minute response time for critical alerts.
+    # --- Service down ---------------------------------------------------------------------------------
+    # Services behind the collector have no `up` of their own: prometheus.yml scrapes all of them
+    # through one job. A service is alive while it exports OpenTelemetry's target_info (the SDK's
+    # resource, one series per instance; the collector drops it metric_expiration after the last
+    # push). The selector keeps the collector's own target_info out, as the dashboards do.
+    service_info_selector: str = 'telemetry_sdk_name="opentelemetry"'
+    # The scrape jobs of the collector: its prometheus exporter (every service's metrics) and its own
+    # telemetry. They are one process, so their `up` is one alert, CollectorDown, with this service.
+    collector_jobs: tuple[str, ...] = ("otel-services", "otel-collector")
+    collector_service: str = "otel-collector"
+    # One minute, shorter than service_down_for: a dead collector makes every service's target_info
+    # vanish at once, and CollectorDown must reach Alertmanager first to inhibit those pages.
+    collector_down_for: str = "1m"
+    # Eight missed 15 s scrapes (or, behind the collector, two minutes after its metric_expiration
+    # of 90 s drops the series): longer than the gap of a rolling restart, within the spec's 5 minutes.
     service_down_for: str = "2m"
+    # One target of a job down while another is up: capacity lost, nothing down. A warning.
+    instance_down_for: str = "5m"
+    # How long a silent service, or a metric missing from a live one, keeps alerting: the last-seen
+    # records forget a job (and the alerts end) this long after its last sample. A service gone for a
+    # week is retired, not down; until then its page stays open instead of resolving by itself.
+    retired_after: str = "7d"
 
     # --- HTTP errors (spec: error rate > 5% is critical) ---------------------------------------------
     # 5xx only: a 4xx is the client's mistake and must not page the service's owners.
@@ -165,24 +182,48 @@ class Config:
     synthetic_min_runs: int = 200
 
     # --- Missing data ---------------------------------------------------------------------------------
-    # A key metric that a service exported within this lookback but does not export now is missing.
-    # After the lookback the alert resolves on its own (the series is forgotten): six hours covers a
-    # night, and ServiceDown covers a directly scraped service that stays down.
-    absent_lookback: str = "6h"
-    # Long enough for a restarted service to export its gauges again.
+    # A key metric that a live service (target_info present) exported before, within retired_after,
+    # but not now is missing: the alerts that read it are blind. It keeps firing while the service
+    # lives without it, and ends when the metric returns or the service goes (ServiceDown's turn).
+    # Ten minutes: long enough for a restarted service to export its gauges again.
     absent_for: str = "10m"
     key_metrics: tuple[KeyMetric, ...] = field(
         default=(
             KeyMetric(
                 "http_requests_total", "HttpRequestsAbsent", "api", "api-availability", "service-down", "warning"
             ),
-            # Observable gauges, exported from start-up on: the best "service went silent" signal
-            # behind the collector, where there is no per-service `up`.
+            # The P95 alert's input (the histogram's _count stands for all its series).
+            KeyMetric(
+                "http_request_duration_seconds_count",
+                "HttpDurationMetricsAbsent",
+                "api",
+                "api-latency",
+                "api-latency",
+                "warning",
+            ),
+            # Each system gauge has its own callback (otelkit/instruments/system.py): one can fail
+            # while the others keep reporting, so each has an absence alert of its own.
             KeyMetric(
                 "system_cpu_usage_percent",
-                "SystemMetricsAbsent",
+                "HostCpuMetricsAbsent",
                 "infrastructure",
-                "host-metrics",
+                "host-cpu",
+                "infrastructure",
+                "warning",
+            ),
+            KeyMetric(
+                "system_memory_usage_percent",
+                "HostMemoryMetricsAbsent",
+                "infrastructure",
+                "host-memory",
+                "infrastructure",
+                "warning",
+            ),
+            KeyMetric(
+                "system_disk_usage_percent",
+                "HostDiskMetricsAbsent",
+                "infrastructure",
+                "host-disk",
                 "infrastructure",
                 "warning",
             ),
@@ -190,6 +231,14 @@ class Config:
             KeyMetric(
                 "database_connections_max",
                 "DatabasePoolMetricsAbsent",
+                "infrastructure",
+                "database-pool",
+                "infrastructure",
+                "warning",
+            ),
+            KeyMetric(
+                "database_connections_in_use",
+                "DatabasePoolUsageMetricsAbsent",
                 "infrastructure",
                 "database-pool",
                 "infrastructure",
@@ -218,6 +267,30 @@ class Config:
     # --- Dead man's switch ----------------------------------------------------------------------------
     # The Watchdog's `service`: it belongs to no application, it proves the alerting pipeline works.
     watchdog_service: str = "alerting-pipeline"
+
+    def __post_init__(self) -> None:
+        """Refuse liveness settings the rules could not honour, naming the setting and its value."""
+        durations = ("service_down_for", "collector_down_for", "instance_down_for", "retired_after", "absent_for")
+        for name in durations:
+            value = getattr(self, name)
+            if not isinstance(value, str) or re.fullmatch(r"\d+[smhdw]", value) is None:
+                raise ValueError(f"{name}={value!r}: expected a single-unit PromQL duration such as '2m' or '7d'")
+        if _seconds(self.collector_down_for) >= _seconds(self.service_down_for):
+            raise ValueError(
+                f"collector_down_for={self.collector_down_for!r} must be shorter than service_down_for="
+                f"{self.service_down_for!r}: CollectorDown has to reach Alertmanager first to inhibit the pages "
+                "of the services behind a dead collector"
+            )
+        if not self.collector_jobs or not all(re.fullmatch(r"[A-Za-z_][\w-]*", job) for job in self.collector_jobs):
+            raise ValueError(
+                f"collector_jobs={self.collector_jobs!r}: expected one or more scrape job names (letters, digits, "
+                "'_' or '-'), the jobs of prometheus.yml that scrape the collector"
+            )
+
+
+def _seconds(duration: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    return int(duration[:-1]) * units[duration[-1]]
 
 
 CONFIG = Config()

@@ -42,10 +42,12 @@ def start_collector(
     name: str = "collector",
     memory_limit_mib: int | None = None,
     overlay: tuple[str, dict[str, str]] | None = None,
+    metric_expiration: str | None = None,
 ) -> Collector:
     """``traces_to`` (host:port of an OTLP gRPC receiver) switches on config.traces-otlp.yaml;
     ``overlay`` (a collector/ file name and the variables it reads) loads that overlay;
-    ``memory_limit_mib`` lowers the memory_limiter (a copy of the config) so a flood can reach it."""
+    ``memory_limit_mib`` lowers the memory_limiter (a copy of the config) so a flood can reach it;
+    ``metric_expiration`` shortens the prometheus exporter's (a copy) so a dead service's series go sooner."""
     grpc, http, exporter, telemetry, health = (free_port() for _ in range(5))
     env = {
         "OTELKIT_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc}",
@@ -56,11 +58,14 @@ def start_collector(
         "OTELKIT_COLLECTOR_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
     }
     config = COLLECTOR_DIR / "config.yaml"
-    if memory_limit_mib is not None:
+    if memory_limit_mib is not None or metric_expiration is not None:
         document = yaml.safe_load(config.read_text())
-        document["processors"]["memory_limiter"].update(
-            limit_mib=memory_limit_mib, spike_limit_mib=max(1, memory_limit_mib // 4)
-        )
+        if memory_limit_mib is not None:
+            document["processors"]["memory_limiter"].update(
+                limit_mib=memory_limit_mib, spike_limit_mib=max(1, memory_limit_mib // 4)
+            )
+        if metric_expiration is not None:
+            document["exporters"]["prometheus"]["metric_expiration"] = metric_expiration
         config = log_dir / f"{name}-config.yaml"
         config.write_text(yaml.safe_dump(document, sort_keys=False))
     configs = [f"--config={config}"]

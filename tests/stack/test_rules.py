@@ -254,8 +254,11 @@ def _threshold_texts() -> dict[str, list[str]]:
         ],
         "DatabasePoolAlmostExhausted": [f"> {number(c.db_pool_usage_ratio_warning)}"],
         "ServiceSLAViolated": [
-            f"< {c.sla_availability:.1%}",
-            f"> {c.sla_error_ratio:.0%} over {c.sla_window}",
+            f"over {c.sla_window}",
+            f"availability < {c.sla_availability:.1%}",
+            f"5xx share > {c.sla_error_ratio:.0%}",
+            f"average ≥ {number(c.sla_average_seconds)} s",
+            f"P95 > {round(c.sla_p95_seconds * 1000)} ms",
             f"≥ {c.http_min_requests} ",
         ],
     }

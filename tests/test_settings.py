@@ -124,7 +124,7 @@ def test_secrets_are_read_from_the_secrets_directory(monkeypatch: pytest.MonkeyP
         (
             "OTELKIT_SERVICE",
             '{"name": ""}',
-            r"service\.name \(OTELKIT_SERVICE\) = '\{\"name\": \"\"\}': String should have at least 1 character",
+            r"service\.name \(OTELKIT_SERVICE, field 'name'\) = '\"\"': String should have at least 1 character",
         ),
         (
             "OTEL_EXPORTER_OTLP_TIMEOUT",
@@ -241,3 +241,29 @@ def test_percent_encoded_headers_and_resource_attributes_are_decoded(monkeypatch
         "x-tenant": "a,b",
     }
     assert (settings.service.version, settings.service.environment) == ("1.0+build 7", "eu west")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OTELKIT_OTLP", '{"timeout_seconds": -5, "headers": {"authorization": "Bearer SUPERSECRET"}}'),
+        ("OTELKIT_OTLP", '{"headers": {"authorization": "Bearer SUPERSECRET"}, "timeout_seconds": '),
+        ("OTELKIT_SENTRY", '{"dsn": "https://SUPERSECRET@o1.ingest.sentry.io/1", "sample_rate": 5}'),
+        ("OTELKIT_OTLP__HEADERS", "SUPERSECRET-without-a-value"),
+    ],
+)
+def test_a_section_variable_that_holds_a_secret_is_never_shown(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(OtelkitConfigError) as raised:
+        load_settings(None, {})
+    assert variable in str(raised.value)
+    assert "SUPERSECRET" not in str(raised.value)
+
+
+def test_a_resource_attribute_error_shows_only_that_attribute(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "team=payments,service.name=,region=eu")
+    with pytest.raises(OtelkitConfigError, match=r"\(OTEL_RESOURCE_ATTRIBUTES, key 'service\.name'\) = ''") as raised:
+        load_settings(None, {})
+    assert "payments" not in str(raised.value)

@@ -6,12 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from otelkit._internal.env_source import setting_origin
+from otelkit._internal.env_source import SECRET_PATHS, setting_origin
 from otelkit._internal.standard_env import secrets_dir
 from otelkit.errors import OtelkitConfigError
 from otelkit.settings import OtelkitSettings
-
-_SECRET_PATHS = {("sentry", "dsn"), ("otlp", "headers")}
 
 
 def load_settings(settings: OtelkitSettings | None, overrides: dict[str, Any]) -> OtelkitSettings:
@@ -69,7 +67,7 @@ def _describe(exc: ValidationError, overrides: dict[str, Any], read_environment:
         loc = tuple(error["loc"])
         dotted = ".".join(str(part) for part in loc)
         names = tuple(str(part) for part in loc if isinstance(part, str))
-        secret = names[:2] in _SECRET_PATHS
+        secret = names[:2] in SECRET_PATHS
         origin = None
         if read_environment and len(names) >= 2 and not _given(overrides, names[:2]):
             origin = setting_origin(names[0], names[1], secrets_dir())

@@ -66,7 +66,10 @@ class OtelkitEnvSource(EnvSettingsSource):
         try:
             return super().__call__()
         except SettingsError:
-            problems = [f"{name}={raw!r}: {reason}" for name, raw, reason in self._undecodable()]
+            problems = [
+                f"{name}={'<redacted>' if _may_hold_a_secret(name) else repr(raw)}: {reason}"
+                for name, raw, reason in self._undecodable()
+            ]
             if not problems:
                 raise
             count = len(problems)
@@ -87,6 +90,16 @@ class OtelkitEnvSource(EnvSettingsSource):
             except ValueError as exc:
                 expected = "a JSON array or comma-separated items" if _is_list(field.annotation) else "a JSON object"
                 yield name, raw, f"expected {expected} ({exc})"
+
+
+SECRET_PATHS = {("sentry", "dsn"), ("otlp", "headers")}
+"""Settings whose values are never shown in messages."""
+
+
+def _may_hold_a_secret(variable: str) -> bool:
+    """A secret field's variable, or a whole section's that holds one (``OTELKIT_OTLP='{...}'``)."""
+    parts = tuple(part.lower() for part in variable.upper()[len(PREFIX) :].split(DELIMITER))
+    return any(parts == path[: len(parts)] for path in SECRET_PATHS)
 
 
 def _field_at(fields: Mapping[str, FieldInfo], parts: list[str]) -> FieldInfo | None:
@@ -110,25 +123,34 @@ def setting_origin(section: str, field: str, secrets_dir: Path) -> Origin | None
     if field_variable in environ:
         return Origin(*environ[field_variable])
     section_variable = f"{PREFIX}{section}".upper()
-    if section_variable in environ and _section_json_sets(environ[section_variable][1], field):
-        return Origin(*environ[section_variable])
+    if section_variable in environ:
+        name, raw = environ[section_variable]
+        value = _section_json_value(raw, field)
+        if value is not None:  # the field's own value: the section may hold secrets beside it
+            return Origin(f"{name}, field {field!r}", value)
     for variable, path, _ in STANDARD_VARIABLES:
         if path == (section, field) and os.environ.get(variable):
             return Origin(variable, os.environ[variable])
     resource_keys = [key for key, path in RESOURCE_KEYS.items() if path == (section, field)]
     raw_resource = os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
-    if resource_keys and any(f"{key}=" in raw_resource for key in resource_keys):
-        return Origin("OTEL_RESOURCE_ATTRIBUTES", raw_resource)
+    pairs = [pair.strip() for pair in raw_resource.split(",")]
+    for key in resource_keys:
+        for pair in pairs:
+            if pair.startswith(f"{key}="):
+                return Origin(f"OTEL_RESOURCE_ATTRIBUTES, key {key!r}", pair[len(key) + 1 :])
     for name, path in SECRET_FILES.items():
         if path == (section, field) and (secrets_dir / name).is_file():
             return Origin(f"file '{name}' in OTELKIT_SECRETS_DIR ({secrets_dir})", None)
     return None
 
 
-def _section_json_sets(raw: str, field: str) -> bool:
-    """Whether a whole-section variable such as ``OTELKIT_SERVICE='{"name": ...}'`` sets ``field``."""
+def _section_json_value(raw: str, field: str) -> str | None:
+    """The JSON text of ``field`` in a whole-section variable such as ``OTELKIT_SERVICE='{"name": ...}'``,
+    or ``None`` when the variable does not set it."""
     try:
         decoded = json.loads(raw)
     except ValueError:
-        return False
-    return isinstance(decoded, dict) and field in decoded
+        return None
+    if not isinstance(decoded, dict) or field not in decoded:
+        return None
+    return json.dumps(decoded[field])

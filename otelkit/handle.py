@@ -165,10 +165,7 @@ class Otelkit:
         for path, _ in routes:
             if path in existing:  # the application's own endpoint wins
                 logger.info("otelkit: the app already serves %s; otelkit's endpoint there is not added", path)
-        own_paths = [path for path, _ in own]
-        if self.prometheus_registry is not None:
-            own_paths.append(self.settings.prometheus.metrics_path)
-        instrument_fastapi(app, self, own_paths=own_paths)
+        instrument_fastapi(app, self, own_paths=[path for path, _ in own])
         app.state.otelkit = self
         for path, endpoint in own:
             app.add_route(path, endpoint, methods=["GET"], include_in_schema=False)

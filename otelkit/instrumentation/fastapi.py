@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 def instrument_fastapi(app: Any, handle: Otelkit, *, own_paths: Sequence[str] = ()) -> None:
     """Add tracing and metrics middleware to ``app``; must run before it serves its first request.
 
-    ``own_paths`` are the endpoints otelkit serves on the app (health, SLA, /metrics): not the
-    service's traffic, so not measured unless ``http.measure_own_endpoints`` is on.
+    ``own_paths`` are the endpoints otelkit serves on the app (health, SLA): not the service's
+    traffic, so not measured unless ``http.measure_own_endpoints`` is on. ``metrics_path`` never is.
     """
     if getattr(app, "middleware_stack", None) is not None:
         raise OtelkitConfigError(
@@ -45,6 +45,8 @@ def instrument_fastapi(app: Any, handle: Otelkit, *, own_paths: Sequence[str] = 
         )
     settings = handle.settings
     excluded = list(settings.prometheus.excluded_handlers)
+    if settings.prometheus.metrics_path not in excluded:  # a scrape is never the service's traffic
+        excluded.append(settings.prometheus.metrics_path)
     if not settings.http.measure_own_endpoints:
         excluded += [path for path in own_paths if path not in excluded]
     tracing = settings.tracing.enabled

@@ -88,7 +88,9 @@ class HttpMetrics:
 class HttpMiddleware:
     """Records each HTTP request's metrics and, given a tracer, its SERVER span.
 
-    Handlers in ``excluded_handlers`` (health checks, /metrics) are neither recorded nor traced.
+    Paths in ``excluded_handlers`` (health checks, /metrics) are neither recorded nor traced; a
+    route template there excludes its requests from the metrics only: the span starts before
+    routing, and spans of the handler's queries would otherwise point at a parent never sent.
     ``own_paths`` are otelkit's endpoints, plain routes the router does not name in the scope: when
     measured, their ``handler`` is their path rather than ``unmatched``.
     """
@@ -155,10 +157,7 @@ class HttpMiddleware:
             span_context = span.span_context if span is not None else None
             handler = self._record(scope, entry_root_path, method, recorded_status or status, elapsed, span_context)
             if span is not None:
-                if handler in self._excluded:
-                    span.discard()  # excluded by its route template: not traced either
-                else:
-                    span.finish(handler, status)
+                span.finish(handler, status)
 
     def _record(
         self,

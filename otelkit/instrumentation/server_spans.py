@@ -130,10 +130,6 @@ class ServerSpan:
         self._span: Span = tracer.start_span(method, parent, SpanKind.SERVER, attributes)
         self._token = otel_context.attach(trace.set_span_in_context(self._span, parent))
 
-    def discard(self) -> None:
-        """Leave the span unended, so nothing exports it (a request excluded by its route)."""
-        otel_context.detach(self._token)
-
     @property
     def span_context(self) -> SpanContext:
         return self._span.get_span_context()

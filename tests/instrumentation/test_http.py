@@ -462,21 +462,37 @@ def test_a_stream_cut_short_by_an_exception_counts_as_a_failure(otelkit_capture:
     assert span["attributes"]["http.response.status_code"] == 200  # what the client was sent
 
 
-def test_a_handler_excluded_by_its_template_is_neither_recorded_nor_traced(otelkit_capture: MetricsCapture) -> None:
+def test_a_handler_excluded_by_its_template_is_not_recorded_but_traced_whole(otelkit_capture: MetricsCapture) -> None:
     app = make_app()
-    otelkit.init(app, prometheus={"excluded_handlers": ["/items/{item_id}"]}, **QUIET)
-    TestClient(app).get("/items/7")
-    TestClient(app).get("/health")
-    otelkit_capture.assert_absent("http_requests_total", handler="/items/{item_id}")
-    assert [span["name"] for span in otelkit_capture.spans] == ["GET /health"]
+
+    @app.get("/orders/{order_id}")
+    def order(order_id: int) -> dict[str, int]:
+        with handle.tracer.start_as_current_span("SELECT orders"):
+            return {"id": order_id}
+
+    handle = otelkit.init(app, prometheus={"excluded_handlers": ["/orders/{order_id}"]}, **QUIET)
+    TestClient(app).get("/orders/7")
+    otelkit_capture.assert_absent("http_requests_total", handler="/orders/{order_id}")
+    query, request = otelkit_capture.spans  # the query's parent is exported too: no dangling parent id
+    assert (query["name"], request["name"]) == ("SELECT orders", "GET /orders/{order_id}")
+    assert query["parent_span_id"] == request["span_id"]
 
 
-def test_the_metrics_endpoint_is_not_counted_wherever_it_is(otelkit_capture: MetricsCapture) -> None:
+@pytest.mark.parametrize("measure_own_endpoints", [False, True])
+def test_the_metrics_endpoint_is_not_counted_wherever_it_is(
+    otelkit_capture: MetricsCapture, measure_own_endpoints: bool
+) -> None:
     app = make_app()
-    otelkit.init(app, prometheus={"metrics_path": "/internal/metrics"}, **QUIET)
+    otelkit.init(
+        app,
+        prometheus={"metrics_path": "/internal/metrics"},
+        http={"measure_own_endpoints": measure_own_endpoints},
+        **QUIET,
+    )
     TestClient(app).get("/internal/metrics")
     TestClient(app).get("/items/1")
     assert {s.labels["handler"] for s in otelkit_capture.series("http_requests_total")} == {"/items/{item_id}"}
+    assert [span["name"] for span in otelkit_capture.spans] == ["GET /items/{item_id}"]
 
 
 def test_the_library_tracer_excludes_only_the_exact_path(otelkit_capture: MetricsCapture) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from otelkit._internal import state
+from otelkit._internal.log_once import _seen as log_once_seen
 from otelkit.testing import preserved_callbacks, reset_opentelemetry_globals
 from tests.support.databases import postgres_server, redis_server
 
@@ -31,6 +32,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.
             monkeypatch.delenv(name)
     monkeypatch.setenv("OTELKIT_SECRETS_DIR", str(tmp_path_factory.mktemp("no-secrets")))
     reset_opentelemetry_globals()  # init() sets OpenTelemetry's set-once globals; each test starts unset
+    log_once_seen.clear()  # "logged once" is per process: each test sees its own first time
     with preserved_callbacks():  # otelkit.observe_*() callbacks are process-wide; a test's go with it
         yield
     handle = state.current

@@ -10,11 +10,13 @@ break the code that calls it.
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable, Mapping
 
 from opentelemetry.metrics import NoOpMeter
 
 from otelkit._internal import state
+from otelkit._internal.log_once import log_once
 from otelkit._internal.overflow import OverflowWarner
 from otelkit.instruments.business import (
     ACTIVE_USERS_CALLBACKS,
@@ -56,27 +58,32 @@ def record_registration(source: str) -> None:
     _business().record_registration(source)
 
 
-def _lookups(count: int) -> int:
-    """A counter only goes up: a negative or fractional count would read as a reset in Prometheus."""
-    if type(count) is not int or count < 0:
-        raise ValueError(f"count: expected a whole number of lookups >= 0, got {count!r}")
-    return count
+def _lookups(count: int) -> int | None:
+    """A whole number of lookups, or None (logged once) for a count a counter cannot take: a
+    negative or fractional one would read as a reset in Prometheus. Not raised: telemetry never
+    breaks the code that calls it."""
+    try:
+        whole = operator.index(count)  # int, numpy integers; not float, str
+    except TypeError:
+        whole = -1
+    if whole < 0:
+        log_once("cache-count", "otelkit: cache lookups not counted: count must be a whole number >= 0, got %r", count)
+        return None
+    return whole
 
 
 def record_cache_hit(cache: str, count: int = 1) -> None:
     """An application-level cache found what it was asked for (Redis reads are counted already)."""
-    count = _lookups(count)
     handle = state.current
-    if handle is not None:
-        handle.cache_metrics.record(cache, count, 0)
+    if handle is not None and (lookups := _lookups(count)) is not None:
+        handle.cache_metrics.record(cache, lookups, 0)
 
 
 def record_cache_miss(cache: str, count: int = 1) -> None:
     """An application-level cache did not have what it was asked for."""
-    count = _lookups(count)
     handle = state.current
-    if handle is not None:
-        handle.cache_metrics.record(cache, 0, count)
+    if handle is not None and (lookups := _lookups(count)) is not None:
+        handle.cache_metrics.record(cache, 0, lookups)
 
 
 def observe_active_users(callback: Callable[[], Mapping[str, float]]) -> Callable[[], None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 import redis
@@ -102,9 +103,23 @@ def test_application_caches_record_through_the_public_api(otelkit_capture: Metri
 
 
 @pytest.mark.parametrize("count", [-2, 1.5, "3"])
-def test_the_public_api_refuses_counts_a_counter_cannot_take(otelkit_capture: MetricsCapture, count: object) -> None:
+def test_the_public_api_drops_counts_a_counter_cannot_take_and_says_so(
+    otelkit_capture: MetricsCapture, caplog: pytest.LogCaptureFixture, count: object
+) -> None:
     otelkit.init(**QUIET)
-    for record in (otelkit.record_cache_hit, otelkit.record_cache_miss):
-        with pytest.raises(ValueError, match=rf"count: expected a whole number of lookups >= 0, got {count!r}"):
+    with caplog.at_level(logging.WARNING, logger="otelkit"):
+        for record in (otelkit.record_cache_hit, otelkit.record_cache_miss):
             record("pricing", count=count)  # type: ignore[arg-type]
     otelkit_capture.assert_absent("cache_hits_total", cache="pricing")
+    otelkit_capture.assert_absent("cache_misses_total", cache="pricing")
+    assert caplog.text.count(f"count must be a whole number >= 0, got {count!r}") == 1
+
+
+def test_the_public_api_takes_integer_like_counts(otelkit_capture: MetricsCapture) -> None:
+    class Lookups:  # what numpy integers are to operator.index
+        def __index__(self) -> int:
+            return 4
+
+    otelkit.init(**QUIET)
+    otelkit.record_cache_hit("pricing", count=Lookups())  # type: ignore[arg-type]
+    assert otelkit_capture.value("cache_hits_total", cache="pricing") == 4

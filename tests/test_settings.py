@@ -220,7 +220,11 @@ def test_sentry_privacy_options_are_a_section_of_their_own(monkeypatch: pytest.M
     monkeypatch.setenv("OTELKIT_SENTRY_PRIVACY__SCRUB_FIELDS", '["^iban$", "pin"]')
     settings = load_settings(None, {})
     assert settings.sentry_privacy == SentryPrivacySettings(send_default_pii=True, scrub_fields=["^iban$", "pin"])
-    with pytest.raises(OtelkitConfigError, match=r"sentry\.scrub_fields .*Extra inputs are not permitted"):
+    moved = (
+        r"sentry\.scrub_fields .*Extra inputs are not permitted; "
+        r"it moved to sentry_privacy\.scrub_fields \(OTELKIT_SENTRY_PRIVACY__SCRUB_FIELDS\)"
+    )
+    with pytest.raises(OtelkitConfigError, match=moved):
         load_settings(None, {"sentry": {"scrub_fields": ["x"]}})
 
 

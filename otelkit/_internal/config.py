@@ -11,6 +11,11 @@ from otelkit._internal.standard_env import secrets_dir
 from otelkit.errors import OtelkitConfigError
 from otelkit.settings import OtelkitSettings
 
+_MOVED = {
+    ("sentry", field): f"sentry_privacy.{field}" for field in ("send_default_pii", "scrub_fields", "scrub_values")
+}
+"""Settings that left a section: the error names where they went."""
+
 
 def load_settings(settings: OtelkitSettings | None, overrides: dict[str, Any]) -> OtelkitSettings:
     """Build settings; a validation failure becomes an `OtelkitConfigError` naming each variable."""
@@ -78,6 +83,8 @@ def _describe(exc: ValidationError, overrides: dict[str, Any], read_environment:
             where = f"argument to otelkit.init(); variable {env_variable(loc[:2] if secret else loc)}"
             value = "<redacted>" if secret else repr(error.get("input"))
         message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden" and names[:2] in _MOVED:
+            message += f"; it moved to {_MOVED[names[:2]]} ({env_variable(tuple(_MOVED[names[:2]].split('.')))})"
         lines.append(f"setting {dotted} ({where}) = {value}: {message}")
     count = len(lines)
     header = f"otelkit.init(): {count} invalid setting{'s' if count > 1 else ''}"

@@ -40,7 +40,6 @@ class _AsgiHeaders(Getter[dict[bytes, bytes]]):
 _GETTER = _AsgiHeaders()
 
 _W3C_PROPAGATORS = (TraceContextTextMapPropagator, W3CBaggagePropagator)
-_W3C_HEADERS = (b"traceparent", b"tracestate", b"baggage")
 
 
 class _Extractor:
@@ -60,11 +59,12 @@ class _Extractor:
     def extract(self, headers: dict[bytes, bytes]) -> Context:
         propagator = propagate.get_global_textmap()
         if propagator is not self._propagator:  # set_global_textmap() may replace it at any time
+            # CompositePropagator keeps its parts private; without them the slow path stays safe.
             parts = getattr(propagator, "_propagators", [propagator])
             self._w3c_only = bool(parts) and all(type(part) in _W3C_PROPAGATORS for part in parts)
             self._fresh = bool(parts) and type(parts[0]) is TraceContextTextMapPropagator
             self._propagator = propagator
-        if self._w3c_only and not any(name in headers for name in _W3C_HEADERS):
+        if self._w3c_only and not (b"traceparent" in headers or b"tracestate" in headers or b"baggage" in headers):
             return Context() if self._fresh else otel_context.get_current()
         return propagate.extract(headers, getter=_GETTER)
 

@@ -17,6 +17,7 @@ counted as they happen, by wrapping each pool's ``connect``, the new one after a
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -77,40 +78,60 @@ class DatabaseMetrics:
 
         return observe
 
-    def add_engine(self, name: str, engine: Any) -> bool:
-        """Report ``engine``'s pool as ``name``; False when this engine is already reported
-        (instrumenting twice would double its spans and timeouts)."""
+    def add_engine(self, name: str, engine: Any) -> str | None:
+        """Report ``engine``'s pool as ``name``; when this engine is already reported, the name it
+        is reported under, and nothing changes (instrumenting twice would double its spans)."""
         with self._lock:
-            if any(known is engine for known in self._engines.values()):
-                return False
+            for known_name, known in self._engines.items():
+                if known is engine:
+                    return known_name
             if name in self._engines:
                 raise OtelkitConfigError(
                     f"engine name: {name!r} already names another engine's pool; "
                     "give each engine its own name (handle.instrument_sqlalchemy(engine, name=...))"
                 )
             self._engines[name] = engine
+        _count_checkout_timeouts(engine, self.checkout_timeouts.cell((name,)))
+        return None
+
+
+_timeouts_of: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+"""Engine to the checkout-timeout counter of the handle reporting it now: one listener and one
+wrapper per engine and pool for the process, whatever the number of handles over its life."""
+
+
+def _count_checkout_timeouts(engine: Any, timeouts: Any) -> None:
+    first = engine not in _timeouts_of
+    _timeouts_of[engine] = timeouts
+    if first:
         from sqlalchemy import event
 
-        timeouts = self.checkout_timeouts.cell((name,))
-        _count_checkout_timeouts(engine.pool, timeouts)
+        _wrap_pool(engine)
         # dispose() swaps in a new pool (forked workers and test set-ups call it routinely).
-        event.listen(engine, "engine_disposed", lambda disposed: _count_checkout_timeouts(disposed.pool, timeouts))
-        return True
+        event.listen(engine, "engine_disposed", _wrap_pool)
 
 
-def _count_checkout_timeouts(pool: Any, timeouts: Any) -> None:
+def _wrap_pool(engine: Any) -> None:
     from sqlalchemy.exc import TimeoutError as CheckoutTimeout
 
+    pool = engine.pool
+    if getattr(pool, "_otelkit_counts_timeouts", False):
+        return
     original_connect = pool.connect
+    engine_ref = weakref.ref(engine)
 
     def connect() -> Any:
         try:
             return original_connect()
         except CheckoutTimeout:
-            timeouts.add(1.0)
+            live = engine_ref()
+            timeouts = _timeouts_of.get(live) if live is not None else None
+            if timeouts is not None:
+                timeouts.add(1.0)
             raise
 
     pool.connect = connect  # this pool object only; the class and other engines are untouched
+    pool._otelkit_counts_timeouts = True
 
 
 def _max_connections(pool: Any) -> int | None:
@@ -128,8 +149,9 @@ def instrument_sqlalchemy(
     if not hasattr(sync_engine, "pool") or not hasattr(sync_engine, "url"):
         raise OtelkitConfigError(f"engine: expected a SQLAlchemy Engine or AsyncEngine, got {type(engine).__name__}")
     label = name or pool_name(sync_engine)
-    if not metrics.add_engine(label, sync_engine):
-        return label
+    reported_as = metrics.add_engine(label, sync_engine)
+    if reported_as is not None:
+        return reported_as
     if tracer_provider is not None:
         try:
             # The per-engine tracer: SQLAlchemyInstrumentor().instrument() would also patch

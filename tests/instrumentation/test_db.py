@@ -139,3 +139,30 @@ def test_two_engines_cannot_share_a_pool_name(otelkit_capture: MetricsCapture, p
         handle.instrument_sqlalchemy(second)
     first.dispose()
     second.dispose()
+
+
+def test_a_new_handle_counts_an_engines_timeouts_once(otelkit_capture: MetricsCapture, postgres_url: str) -> None:
+    engine = sqlalchemy.create_engine(postgres_url, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    for _ in range(3):  # handles come and go over a process's life (tests, re-configuration)
+        earlier = otelkit.init(**QUIET)
+        earlier.instrument_sqlalchemy(engine, name="primary")
+        engine.dispose()
+        earlier.shutdown()
+    handle = otelkit.init(**QUIET)
+    handle.instrument_sqlalchemy(engine, name="primary")
+    with engine.connect(), pytest.raises(sqlalchemy.exc.TimeoutError):
+        engine.connect()
+    engine.dispose()
+    assert otelkit_capture.value("database_connections_checkout_timeouts_total", pool="primary") == 1
+    assert len(list(engine.dispatch.engine_disposed)) == 1  # not one more listener per handle ever made
+
+
+def test_instrumenting_an_engine_again_under_another_name_keeps_the_first(
+    otelkit_capture: MetricsCapture, engine
+) -> None:  # type: ignore[no-untyped-def]
+    handle = otelkit.init(**QUIET)
+    handle.instrument_sqlalchemy(engine, name="primary")
+    handle.instrument_sqlalchemy(engine, name="replica")
+    assert otelkit_capture.value("database_connections_pool_size", pool="primary") == 3
+    otelkit_capture.assert_absent("database_connections_pool_size", pool="replica")
+    assert sorted(asyncio.run(handle.health.run())) == ["database:primary"]

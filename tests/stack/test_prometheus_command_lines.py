@@ -14,6 +14,7 @@ from otelkit.devstack import components
 from otelkit.devstack.components import Options
 from otelkit.devstack.ports import DEFAULT_PORTS
 from otelkit.devstack.state import StateDir
+from tests.support.prometheus import prometheus_argv
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIRED = ("--storage.tsdb.retention.time=15d", "--enable-feature=exemplar-storage")
@@ -69,7 +70,8 @@ def test_the_native_stack_runs_prometheus_with_retention_and_exemplars(tmp_path:
     assert [flag for flag in REQUIRED if flag not in argv] == []
 
 
-def test_the_end_to_end_pipeline_runs_prometheus_with_retention_and_exemplars() -> None:
-    """tests/support/pipeline.py starts the Prometheus of the collector end-to-end tests."""
-    source = (REPO / "tests" / "support" / "pipeline.py").read_text()
-    assert all(f'"{flag}"' in source for flag in REQUIRED)
+def test_the_test_harnesses_run_prometheus_with_retention_and_exemplars(tmp_path: Path) -> None:
+    """tests/support/pipeline.py (collector end to end) and tests/support/prometheus.py (alerting)
+    both start Prometheus through `prometheus_argv`."""
+    argv = prometheus_argv(tmp_path / "prometheus.yml", tmp_path / "data", 9090)
+    assert [flag for flag in REQUIRED if flag not in argv] == []

@@ -20,7 +20,8 @@ import yaml
 
 from tests.support.collector import COLLECTOR_DIR, REPO, collector_binary
 from tests.support.ports import free_port
-from tests.support.processes import Server, http_ok, require_binary
+from tests.support.processes import Server, http_ok
+from tests.support.prometheus import prometheus_argv
 
 
 @dataclass
@@ -145,16 +146,7 @@ class Prometheus:
         config_path = log_dir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.server = Server(
-            "prometheus",
-            [
-                require_binary("prometheus", "prometheus"),
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={log_dir / 'prometheus-data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--enable-feature=exemplar-storage",
-                "--storage.tsdb.retention.time=15d",
-            ],
-            log_dir,
+            "prometheus", prometheus_argv(config_path, log_dir / "prometheus-data", self.port), log_dir
         )
         self.server.wait_until(lambda: http_ok(f"{self.url}/-/ready"), what="ready")
 

@@ -21,19 +21,27 @@ ROOT = Path(__file__).resolve().parents[2]
 SHORT_FOR = "5s"
 
 
+def prometheus_argv(config: Path, data: Path, port: int, *extra_args: str) -> list[str]:
+    """Debian's prometheus as the stack runs it (the spec's 15-day retention, exemplar storage),
+    on loopback; every test harness starts it through this."""
+    return [
+        require_binary("prometheus", "prometheus"),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--storage.tsdb.retention.time=15d",
+        "--enable-feature=exemplar-storage",
+        *extra_args,
+    ]
+
+
 class Prometheus:
     def __init__(self, config: Path, directory: Path, name: str = "prometheus", extra_args: Sequence[str] = ()) -> None:
-        binary = require_binary("prometheus", "prometheus")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        argv = [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={directory / (name + '-data')}",
-            f"--web.listen-address=127.0.0.1:{self.port}",
-            f"--web.external-url={self.url}",
-            *extra_args,
-        ]
+        argv = prometheus_argv(
+            config, directory / (name + "-data"), self.port, f"--web.external-url={self.url}", *extra_args
+        )
         self.server = Server(name, argv, directory)
 
     def wait_ready(self, timeout: float = 30.0) -> None:

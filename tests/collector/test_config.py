@@ -163,3 +163,11 @@ def test_the_distribution_contains_exactly_the_manifest_components(otelcol: Path
         assert {entry["module"] for entry in built.get(kind) or []} == wanted, kind
     names = {entry["name"] for kind in ["receivers", "processors", "exporters", "extensions"] for entry in built[kind]}
     assert set(COMPONENT_TYPE.values()) <= names
+
+
+def test_otlphttp_overlay_needs_no_headers(otelcol: Path) -> None:
+    """A Tempo or Jaeger behind no auth: the endpoint alone, the headers left at their default."""
+    env = {name: value for name, value in OVERLAYS["config.traces-otlphttp.yaml"].items() if "HEADERS" not in name}
+    result = run(otelcol, "print-config", "config.yaml", "config.traces-otlphttp.yaml", env=env)
+    assert result.returncode == 0, result.stderr
+    assert not yaml.safe_load(result.stdout)["exporters"]["otlp_http/traces"].get("headers")

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -248,7 +249,15 @@ def test_two_cli_runners_with_the_default_job_feed_sla_uptime_as_one(
                 lambda v: sorted(v) == [0.0, 1.0],
                 "both checks recorded",
             )
-            uptime = httpx.get(f"{base_url}/sla/uptime").json()
+            uptime: dict[str, Any] = {}
+
+            def every_window_recorded() -> bool:  # the rule groups are evaluated one after another
+                nonlocal uptime
+                uptime = httpx.get(f"{base_url}/sla/uptime").json()
+                measures = [measure for check in uptime["checks"].values() for measure in check.values()]
+                return all(None not in measure.values() for measure in measures if isinstance(measure, dict))
+
+            wait_until(every_window_recorded, "every window of both checks recorded", timeout=30)
         finally:
             for runner in runners:
                 runner.stop()

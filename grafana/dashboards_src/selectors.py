@@ -22,15 +22,20 @@ def increase(metric: str, extra: str = "", by: str = "", window: str = "$__range
 
 
 def quantile(q: float, histogram: str, by: str = "", extra: str = "") -> str:
-    """``histogram_quantile`` over a histogram's buckets, grouped by ``by`` (``le`` is added)."""
+    """``histogram_quantile`` over a histogram's buckets, grouped by ``by`` (``le`` is added); grouped, only
+    for the groups observed in the window (an idle endpoint has no quantile: NaN otherwise)."""
     grouping = f"{by}, le" if by else "le"
-    return f"histogram_quantile({q}, {rate(f'{histogram}_bucket', extra, grouping)})"
+    quantile = f"histogram_quantile({q}, {rate(f'{histogram}_bucket', extra, grouping)})"
+    if not by:
+        return quantile
+    return f"{quantile}\nand on ({by})\n({rate(f'{histogram}_count', extra, by)} > 0)"
 
 
 def ratio(numerator: str, denominator: str) -> str:
     """``numerator / denominator``: only where both sides always have the same series (gauges of one pool,
-    a histogram's _sum and _count); a part of a whole goes through ``share`` instead."""
-    return f"{numerator}\n/\n{denominator}"
+    a histogram's _sum and _count); a part of a whole goes through ``share`` instead. Label sets whose
+    denominator is 0 (an endpoint idle in the window) are left out rather than drawn as NaN."""
+    return f"{numerator}\n/\n(({denominator}) > 0)"
 
 
 def or_zero(part: str, whole: str) -> str:

@@ -3,7 +3,8 @@
 `sum by (x) (rate(part)) / sum by (x) (rate(all))` drops every x without a `part` series: a model with only
 timeouts leaves "success rate by model", a healthy endpoint has no 5xx line, a cache that never missed has
 no hit ratio. Each committed panel query is evaluated by promtool (Prometheus's own engine) over series
-where one label value has only the other side, and must return it with the right value.
+where one label value has only the other side, and must return it with the right value; a label value
+idle in the window (no requests to an endpoint) must be left out, not drawn as NaN.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tests.support.processes import require_binary
 VALUES = {"service": "svc", "instance": ".*", "check": ".*", **BUILT_INS}
 SERIES_LABELS = 'job="svc", instance="i-1"'
 ONE_PER_SECOND = "0+60x10"  # one sample a minute: a rate of 1/s
+IDLE = "60+0x10"  # a series that stopped moving: an endpoint without requests in the window
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Case:
     series: tuple[str, ...]
     expected: dict[str, float]
     """Result labels -> value; promtool wants exactly these samples, no more, no fewer."""
+    idle: tuple[str, ...] = ()
+    """Series that do not move: their label value must be left out, not drawn as NaN."""
 
 
 CASES = [
@@ -50,6 +54,35 @@ CASES = [
             f'http_requests_total{{{SERIES_LABELS}, handler="/fail", status="503"}}',
         ),
         {'{handler="/items"}': 0, '{handler="/fail"}': 1},
+        idle=(f'http_requests_total{{{SERIES_LABELS}, handler="/idle", status="200"}}',),
+    ),
+    Case(
+        "api-performance",
+        "Average response time by endpoint",
+        (
+            f'http_request_duration_seconds_sum{{{SERIES_LABELS}, method="GET", handler="/items"}}',
+            f'http_request_duration_seconds_count{{{SERIES_LABELS}, method="GET", handler="/items"}}',
+        ),
+        {'{handler="/items"}': 1},
+        idle=(
+            f'http_request_duration_seconds_sum{{{SERIES_LABELS}, method="GET", handler="/idle"}}',
+            f'http_request_duration_seconds_count{{{SERIES_LABELS}, method="GET", handler="/idle"}}',
+        ),
+    ),
+    Case(
+        "api-performance",
+        "P95 response time by endpoint",
+        (
+            f'http_request_duration_seconds_bucket{{{SERIES_LABELS}, method="GET", handler="/items", le="0.5"}}',
+            f'http_request_duration_seconds_bucket{{{SERIES_LABELS}, method="GET", handler="/items", le="+Inf"}}',
+            f'http_request_duration_seconds_count{{{SERIES_LABELS}, method="GET", handler="/items"}}',
+        ),
+        {'{handler="/items"}': 0.475},  # every request in the first bucket: 95 % of the way through it
+        idle=(
+            f'http_request_duration_seconds_bucket{{{SERIES_LABELS}, method="GET", handler="/idle", le="0.5"}}',
+            f'http_request_duration_seconds_bucket{{{SERIES_LABELS}, method="GET", handler="/idle", le="+Inf"}}',
+            f'http_request_duration_seconds_count{{{SERIES_LABELS}, method="GET", handler="/idle"}}',
+        ),
     ),
     Case(
         "infrastructure",
@@ -87,7 +120,10 @@ def promtool_test(tmp_path: Path, case: Case, expr: str) -> subprocess.Completed
         "tests": [
             {
                 "interval": "1m",
-                "input_series": [{"series": series, "values": ONE_PER_SECOND} for series in case.series],
+                "input_series": [
+                    *({"series": series, "values": ONE_PER_SECOND} for series in case.series),
+                    *({"series": series, "values": IDLE} for series in case.idle),
+                ],
                 "promql_expr_test": [
                     {
                         "expr": expr,
@@ -105,7 +141,7 @@ def promtool_test(tmp_path: Path, case: Case, expr: str) -> subprocess.Completed
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.panel)
-def test_a_label_value_without_its_part_keeps_its_line(tmp_path: Path, case: Case) -> None:
+def test_a_label_value_without_its_part_keeps_its_line_and_an_idle_one_is_left_out(tmp_path: Path, case: Case) -> None:
     result = promtool_test(tmp_path, case, panel_query(case.dashboard, case.panel))
     assert result.returncode == 0, result.stdout + result.stderr
 

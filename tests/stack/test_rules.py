@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -180,11 +182,30 @@ MUTATIONS: list[tuple[str, Any, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("field", "value", "suite"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
-def test_unit_tests_catch_a_moved_threshold(tmp_path: Path, field: str, value: Any, suite: str) -> None:
-    generate.write(tmp_path / "rules", dataclasses.replace(CONFIG, **{field: value}))
-    shutil.copytree(TESTS_DIR, tmp_path / "tests")
-    result = promtool("test", "rules", str(tmp_path / "tests" / f"{suite}_test.yml"))
+def _mutated_run(directory: Path, field: str, value: Any, suite: str) -> subprocess.CompletedProcess[str]:
+    generate.write(directory / "rules", dataclasses.replace(CONFIG, **{field: value}))
+    shutil.copytree(TESTS_DIR, directory / "tests")
+    return promtool("test", "rules", str(directory / "tests" / f"{suite}_test.yml"))
+
+
+@pytest.fixture(scope="module")
+def mutated_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, subprocess.CompletedProcess[str]]:
+    """promtool's verdict on every mutation, run side by side (each is one promtool process; a
+    suite such as slo_test.yml takes seconds), so the parametrized tests below only read them."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        futures = {
+            index: pool.submit(_mutated_run, tmp_path_factory.mktemp(f"mutation-{index}"), *mutation)
+            for index, mutation in enumerate(MUTATIONS)
+        }
+        return {index: future.result() for index, future in futures.items()}
+
+
+@pytest.mark.parametrize("index", range(len(MUTATIONS)), ids=[m[0] for m in MUTATIONS])
+def test_unit_tests_catch_a_moved_threshold(
+    mutated_runs: dict[int, subprocess.CompletedProcess[str]], index: int
+) -> None:
+    field, value, suite = MUTATIONS[index]
+    result = mutated_runs[index]
     assert result.returncode != 0, f"{field}={value!r} went unnoticed by {suite}_test.yml"
     assert re.search(r"FAILED", result.stdout + result.stderr)
 

@@ -104,6 +104,10 @@ def _rules_at_scrape_interval(log_dir: Path) -> Path:
 class Prometheus:
     """Debian's Prometheus with the repo's prometheus.yml pointed at one collector.
 
+    Besides the ports, the copy scrapes and evaluates every 1 s (a test waits seconds, not 15 s
+    intervals), drops the `alerting` block (no Alertmanager here) and the jobs of servers the test
+    does not run (the stack's exporters, unless ``moved_targets`` names them).
+
     ``load_rules`` loads the generated stack/prometheus/rules/*.yml, every group evaluated at the scrape
     interval (a group's own `interval` dropped), so recording rules hold values; alerts are sent nowhere.
     ``moved_targets`` keeps more of prometheus.yml's jobs, each target (as the file names it) moved to where

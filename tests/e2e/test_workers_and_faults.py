@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,48 +13,10 @@ import httpx
 import psutil
 import pytest
 
-from tests.support.collector import REPO
-from tests.support.pipeline import Collector, Prometheus, start_collector
-from tests.support.ports import free_port
-from tests.support.processes import Server, http_ok
+from tests.support.pipeline import Collector, Prometheus, serve_worker_app, start_collector
+from tests.support.processes import Server
 
 pytestmark = pytest.mark.slow
-
-
-def serve(
-    log_dir: Path,
-    collector: Collector,
-    service: str,
-    workers: int,
-    embedded_endpoint: bool = False,
-    settings: dict[str, str] | None = None,
-) -> tuple[Server, str]:
-    port = free_port()
-    env = {
-        "PYTHONPATH": str(REPO),
-        "OTELKIT_SERVICE__NAME": service,
-        "OTELKIT_OTLP__ENDPOINT": collector.grpc_endpoint,
-        "OTELKIT_OTLP__EXPORT_INTERVAL_SECONDS": "1",
-        "OTELKIT_OTLP__TIMEOUT_SECONDS": "2",
-        "OTELKIT_PROMETHEUS__ENABLED": str(embedded_endpoint).lower(),
-        **(settings or {}),
-    }
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "tests.support.worker_app:app",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-    ]
-    server = Server(f"app-{service}", argv, log_dir, env=env)
-    base = f"http://127.0.0.1:{port}"
-    server.wait_until(lambda: http_ok(f"{base}/health"), what="serving")  # excluded from metrics
-    return server, base
 
 
 @pytest.fixture
@@ -78,7 +39,7 @@ def prometheus(logs: Path, collector: Collector) -> Iterator[Prometheus]:
 
 
 def test_two_workers_sum_to_the_requests_sent(logs: Path, collector: Collector, prometheus: Prometheus) -> None:
-    server, base = serve(logs, collector, "two-workers", workers=2)
+    server, base = serve_worker_app(logs, collector, "two-workers", workers=2)
     try:
         sent = 0
         for _ in range(300):
@@ -100,7 +61,7 @@ def test_two_workers_sum_to_the_requests_sent(logs: Path, collector: Collector, 
 
 
 def test_two_workers_serving_the_embedded_endpoint_are_warned_at_init(logs: Path, collector: Collector) -> None:
-    server, _ = serve(logs, collector, "warned-workers", workers=2, embedded_endpoint=True)
+    server, _ = serve_worker_app(logs, collector, "warned-workers", workers=2, embedded_endpoint=True)
     try:
         warning = "this process is one of 2 server workers and serves /metrics itself"
         server.wait_until(lambda: server.log().count(warning) == 2, timeout=30, what="warned by both workers")
@@ -113,7 +74,7 @@ def test_collector_down_for_30s_loses_no_request_and_no_count(
 ) -> None:
     # A span queue small enough that the outage overflows it (the default 2048 drains as failed exports).
     queue = {"OTELKIT_TRACING__MAX_QUEUE_SIZE": "256", "OTELKIT_TRACING__MAX_EXPORT_BATCH_SIZE": "64"}
-    server, base = serve(logs, collector, "survivor", workers=1, settings=queue)
+    server, base = serve_worker_app(logs, collector, "survivor", settings=queue)
     app = psutil.Process(server.process.pid)
     failures: list[str] = []
     sent = 0

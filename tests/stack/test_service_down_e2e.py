@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,9 +32,8 @@ from stack.prometheus import generate
 from stack.prometheus.rules_config import CONFIG
 from tests.support.alertmanager import SMTP_PASSWORD, SMTP_USER, Alertmanager, write_test_copy
 from tests.support.pagerduty import PagerDutyDouble
-from tests.support.pipeline import REPO, Collector, start_collector
-from tests.support.ports import free_port
-from tests.support.processes import Server, http_ok
+from tests.support.pipeline import REPO, Collector, serve_worker_app, start_collector
+from tests.support.processes import Server
 from tests.support.prometheus import Prometheus
 from tests.support.smtp_sink import SmtpSink
 from tests.support.webhook_sink import WebhookSink
@@ -56,22 +54,6 @@ def _write_rules(directory: Path) -> None:
                 if "alert" in rule:
                     rule["for"] = SHORT_FOR.get(rule["alert"], "6s")
         (directory / name).write_text(generate.render(groups))
-
-
-def _serve(log_dir: Path, collector: Collector, service: str, name: str) -> Server:
-    port = free_port()
-    env = {
-        "PYTHONPATH": str(REPO),
-        "OTELKIT_SERVICE__NAME": service,
-        "OTELKIT_OTLP__ENDPOINT": collector.grpc_endpoint,
-        "OTELKIT_OTLP__EXPORT_INTERVAL_SECONDS": "1",
-        "OTELKIT_OTLP__TIMEOUT_SECONDS": "2",
-        "OTELKIT_PROMETHEUS__ENABLED": "false",
-    }
-    argv = [sys.executable, "-m", "uvicorn", "tests.support.worker_app:app", "--port", str(port)]
-    server = Server(name, [*argv, "--log-level", "warning"], log_dir, env=env)
-    server.wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/health"), what="serving")
-    return server
 
 
 def _kill(server: Server) -> None:
@@ -181,15 +163,15 @@ def test_a_killed_service_behind_the_collector_pages_as_service_down(
     watch = Watch(prometheus)
     apps: list[Server] = []
     try:
-        checkout = _serve(tmp_path, collector, "checkout", "checkout")
-        search_old = _serve(tmp_path, collector, "search", "search-1")
+        checkout = serve_worker_app(tmp_path, collector, "checkout", name="checkout")[0]
+        search_old = serve_worker_app(tmp_path, collector, "search", name="search-1")[0]
         apps += [checkout, search_old]
         watch.until(lambda _: _has_target_info(prometheus, "checkout", 1), 30, "checkout's target_info")
         watch.until(lambda _: _has_target_info(prometheus, "search", 1), 30, "search's target_info")
 
         # Rolling restart of search: the new instance (a new service.instance.id) first, then the old one
         # crashes; wait until only the new one is left in Prometheus.
-        search_new = _serve(tmp_path, collector, "search", "search-2")
+        search_new = serve_worker_app(tmp_path, collector, "search", name="search-2")[0]
         apps.append(search_new)
         watch.until(lambda _: _has_target_info(prometheus, "search", 2), 30, "both search instances")
         _kill(search_old)

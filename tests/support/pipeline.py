@@ -7,6 +7,7 @@ intervals, so a test need not wait 15 s per scrape).
 from __future__ import annotations
 
 import json
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -87,6 +88,36 @@ def start_collector(
     )
     server.wait_http(collector.health_url)
     return collector
+
+
+def serve_worker_app(
+    log_dir: Path,
+    collector: Collector,
+    service: str,
+    *,
+    workers: int = 1,
+    name: str | None = None,
+    embedded_endpoint: bool = False,
+    settings: Mapping[str, str] | None = None,
+) -> tuple[Server, str]:
+    """tests/support/worker_app.py under uvicorn, exporting to ``collector`` every second as
+    ``service``; returns the server and its base URL once it answers."""
+    port = free_port()
+    env = {
+        "PYTHONPATH": str(REPO),
+        "OTELKIT_SERVICE__NAME": service,
+        "OTELKIT_OTLP__ENDPOINT": collector.grpc_endpoint,
+        "OTELKIT_OTLP__EXPORT_INTERVAL_SECONDS": "1",
+        "OTELKIT_OTLP__TIMEOUT_SECONDS": "2",
+        "OTELKIT_PROMETHEUS__ENABLED": str(embedded_endpoint).lower(),
+        **(settings or {}),
+    }
+    argv = [sys.executable, "-m", "uvicorn", "tests.support.worker_app:app", "--port", str(port)]
+    argv += ["--workers", str(workers), "--log-level", "warning"]
+    server = Server(name or f"app-{service}", argv, log_dir, env=env)
+    base = f"http://127.0.0.1:{port}"
+    server.wait_until(lambda: http_ok(f"{base}/health"), what="serving")  # excluded from metrics
+    return server, base
 
 
 def _rules_at_scrape_interval(log_dir: Path) -> Path:

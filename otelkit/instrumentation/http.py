@@ -127,14 +127,12 @@ class HttpMiddleware:
 
         async def send_with_status(message: Message) -> None:
             nonlocal status, answered
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if kind == "http.response.start":
                 status = message["status"]
-                await send(message)
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                await send(message)
+            await send(message)
+            if kind == "http.response.body" and not message.get("more_body", False):
                 answered = time.perf_counter()
-            else:
-                await send(message)
 
         started = time.perf_counter()
         recorded_status = None

@@ -102,6 +102,8 @@ class Measurement:
     p99_ms: float
     cpu_us: float
     """Server CPU time (user + system, every thread) per request: steadier than req/s on a shared machine."""
+    collector_cpu_us: float
+    """The collector's CPU time per request: it shares the machine's cores with the server and wrk."""
 
 
 def measure(
@@ -110,6 +112,7 @@ def measure(
     otlp: str | None,
     seconds: int,
     connections: int,
+    collector: psutil.Process | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> Measurement:
     """One variant in its own uvicorn process under wrk: throughput, RSS and p99 latency."""
@@ -124,6 +127,7 @@ def measure(
         subprocess.run(["wrk", "-t1", f"-c{connections}", "-d2s", url], capture_output=True, check=True)  # warm-up
         process = psutil.Process(server.pid)
         cpu_before = sum(process.cpu_times()[:2])
+        collector_before = sum(collector.cpu_times()[:2]) if collector else 0.0
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
             capture_output=True,
@@ -131,6 +135,7 @@ def measure(
             check=True,
         ).stdout
         cpu = sum(process.cpu_times()[:2]) - cpu_before
+        collector_cpu = sum(collector.cpu_times()[:2]) - collector_before if collector else 0.0
         match = re.search(r"Requests/sec:\s+([\d.]+)", out)
         requests = re.search(r"(\d+) requests in", out)
         p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
@@ -139,7 +144,8 @@ def measure(
             raise RuntimeError(f"{variant}: unexpected wrk output:\n{out}")
         rss = process.memory_info().rss
         p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-        return Measurement(float(match.group(1)), rss, p99_ms, cpu / int(requests.group(1)) * 1e6)
+        count = int(requests.group(1))
+        return Measurement(float(match.group(1)), rss, p99_ms, cpu / count * 1e6, collector_cpu / count * 1e6)
     finally:
         server.terminate()
         server.wait(10)
@@ -166,26 +172,30 @@ def main() -> None:
     variants = args.variants.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         collector, otlp = (None, None) if args.no_export else start_collector(Path(tmp))
+        collector_process = psutil.Process(collector.pid) if collector else None
         try:
             for stack_name, stack in STACKS.items():
                 runs: dict[str, list[Measurement]] = {v: [] for v in variants}
                 for _ in range(args.rounds):
                     for variant in variants:
-                        runs[variant].append(measure(variant, stack, otlp, args.seconds, args.connections))
+                        runs[variant].append(
+                            measure(variant, stack, otlp, args.seconds, args.connections, collector_process)
+                        )
                 rps = {v: statistics.median(m.rps for m in runs[v]) for v in variants}
                 cpu = {v: statistics.median(m.cpu_us for m in runs[v]) for v in variants}
                 print(f"\n{stack_name}: median of {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.seconds}s")
                 print("  x bare, bare/it: median of the rounds' own ratios (each round measures bare too)")
-                header = ("variant", "req/s", "x bare", "CPU us/req", "bare/it", "RSS MiB")
-                print("  {:<17} {:>8} {:>7} {:>10} {:>7} {:>8}   rounds".format(*header))
+                header = ("variant", "req/s", "x bare", "CPU us/req", "bare/it", "coll us", "RSS MiB")
+                print("  {:<17} {:>8} {:>7} {:>10} {:>7} {:>7} {:>8}   rounds".format(*header))
                 for variant in variants:
                     ratio = f"{paired_ratio(runs, variant, 'bare', 'rps'):.2f}" if "bare" in runs else "-"
                     cpu_ratio = f"{1 / paired_ratio(runs, variant, 'bare', 'cpu_us'):.2f}" if "bare" in runs else "-"
                     memory = statistics.median(m.rss for m in runs[variant]) / 2**20
+                    collector_us = statistics.median(m.collector_cpu_us for m in runs[variant])
                     rounds = " ".join(f"{m.rps:.0f}" for m in runs[variant])
                     print(
                         f"  {variant:<17} {rps[variant]:8.0f} {ratio:>7} {cpu[variant]:10.1f} {cpu_ratio:>7}"
-                        f" {memory:8.1f}   {rounds}"
+                        f" {collector_us:7.1f} {memory:8.1f}   {rounds}"
                     )
         finally:
             if collector is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import traceback
 from collections.abc import Mapping, Sequence
@@ -26,10 +27,13 @@ from typing import Any
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, SpanProcessor, SynchronousMultiSpanProcessor
 from opentelemetry.sdk.trace import Tracer as SdkTracer
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.util import BoundedList
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from opentelemetry.util import types
 
 from otelkit._internal.sampling import ParentBasedRatio
@@ -60,6 +64,32 @@ def _new_locks_after_fork() -> None:
 
 os.register_at_fork(after_in_child=_new_locks_after_fork)
 
+_NO_OP_HOOKS = frozenset(
+    {
+        SpanProcessor.on_start,
+        SpanProcessor._on_ending,
+        BatchSpanProcessor.on_start,
+        BatchSpanProcessor._on_ending,
+        SimpleSpanProcessor.on_start,
+        SimpleSpanProcessor._on_ending,
+    }
+)
+"""The SDK's processors' ``on_start`` and ``_on_ending`` that do nothing (a test holds them to it):
+not called, where a request span would make one call per processor and hook to each."""
+
+
+class _Hooks:
+    """The processors' hooks a span calls, read from the provider's processor tuple (replaced
+    whole when a processor is added, so a span sees every processor added before it starts)."""
+
+    __slots__ = ("ending", "ends", "processors", "starts")
+
+    def __init__(self, processors: tuple[SpanProcessor, ...]) -> None:
+        self.processors = processors
+        self.starts = tuple(p.on_start for p in processors if type(p).on_start not in _NO_OP_HOOKS)
+        self.ending = tuple(p._on_ending for p in processors if type(p)._on_ending not in _NO_OP_HOOKS)
+        self.ends = tuple(p.on_end for p in processors)
+
 
 class LeanTracer:
     """Starts `LeanSpan` s with an SDK tracer's sampler, ids, resource, limits, scope and processors."""
@@ -70,7 +100,11 @@ class LeanTracer:
         # otelkit's own sampler decides without a SamplingResult: the span keeps its attributes.
         self._decide = self._sampler.decide if type(self._sampler) is ParentBasedRatio else None
         self._ids = tracer.id_generator
+        # The SDK's default generator draws from the random module; drawn here directly, the same bits.
+        self._random_ids = type(self._ids) is RandomIdGenerator
         self._processor = tracer.span_processor
+        self._multi = type(self._processor) is SynchronousMultiSpanProcessor
+        self._hooks = _Hooks(())
         self._scope = tracer._instrumentation_scope
         self._info = tracer.instrumentation_info
         self.limits: SpanLimits = getattr(tracer, "_span_limits", None) or SpanLimits()
@@ -89,17 +123,34 @@ class LeanTracer:
             return None
         return cls(tracer)
 
+    def hooks(self) -> _Hooks | None:
+        """The hooks of the provider's processors as they are now; None when the provider's
+        processor is not the SDK's synchronous one (its own ``on_start``/``on_end`` are called)."""
+        if not self._multi:
+            return None
+        processors = self._processor._span_processors
+        if processors is not self._hooks.processors:
+            self._hooks = _Hooks(processors)
+        return self._hooks
+
     def start_span(
         self, name: str, context: Context | None, kind: SpanKind, attributes: dict[str, types.AnyValue]
     ) -> trace_api.Span:
-        parent = trace_api.get_current_span(context).get_span_context()
+        # An empty context (a request carrying no trace headers) holds no span: no lookup.
+        parent: SpanContext | None = None
+        if context is None or context:
+            parent = trace_api.get_current_span(context).get_span_context()
+            if not parent.is_valid:
+                parent = None
         if not self._sdk._is_enabled():  # a tracer configurator turned this scope off
-            return trace_api.NonRecordingSpan(context=parent)
-        if parent.is_valid:
+            return trace_api.NonRecordingSpan(context=parent or INVALID_SPAN_CONTEXT)
+        if parent is not None:
             trace_id = parent.trace_id
             random_trace_id = parent.trace_flags.random_trace_id
+        elif self._random_ids:
+            trace_id = random.getrandbits(128) or self._ids.generate_trace_id()  # 0 is invalid: drawn again
+            random_trace_id = True
         else:
-            parent = None
             trace_id = self._ids.generate_trace_id()
             random_trace_id = self._ids.is_trace_id_random()
         if self._decide is not None:
@@ -109,20 +160,26 @@ class LeanTracer:
             sampling = self._sampler.should_sample(context, trace_id, name, kind, attributes, ())
             sampled, recording = sampling.decision.is_sampled(), sampling.decision.is_recording()
             state, attributes = sampling.trace_state, sampling.attributes  # type: ignore[assignment]
-        flags = TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT
+        flags = 1 if sampled else 0  # TraceFlags.SAMPLED, TraceFlags.DEFAULT
         if random_trace_id:
             flags |= TraceFlags.RANDOM_TRACE_ID
-        span_context = SpanContext(
-            trace_id,
-            self._ids.generate_span_id(),
-            is_remote=False,
-            trace_flags=_FLAGS[flags],
-            trace_state=state,
+        if self._random_ids:
+            span_id = random.getrandbits(64) or self._ids.generate_span_id()
+        else:
+            span_id = self._ids.generate_span_id()
+        # SpanContext's own constructor, less its checks: both ids are valid (nonzero, in range) here.
+        span_context = tuple.__new__(
+            SpanContext, (trace_id, span_id, False, _FLAGS[flags], state or DEFAULT_TRACE_STATE, True)
         )
         if not recording:
             return trace_api.NonRecordingSpan(span_context)
         span = LeanSpan(self, name, span_context, parent, kind, attributes)
-        self._processor.on_start(span, parent_context=context)
+        hooks = self.hooks()
+        if hooks is None:
+            self._processor.on_start(span, parent_context=context)
+        else:
+            for on_start in hooks.starts:
+                on_start(span, parent_context=context)
         return span
 
 
@@ -163,14 +220,19 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         """Rename, add otelkit's own attributes, set ERROR if asked, and end: one call and one lock
         for what would be five API calls at the end of every request."""
         with self._lock:
-            if self._end_time is None:
-                if name is not None:
-                    self._name = name
-                # A plain dict while no limit can bite (already valid values); else bounded as the SDK does.
-                self._attributes.update(attributes)
-                if error:
-                    self._set_status(StatusCode.ERROR, None)
-        self.end()
+            if self._end_time is not None:
+                _logger.warning("Calling end() on an ended span.")
+                return
+            if name is not None:
+                self._name = name
+            # A plain dict while no limit can bite (already valid values); else bounded as the SDK does.
+            self._attributes.update(attributes)
+            if error:
+                self._set_status(StatusCode.ERROR, None)
+            self._end_time = time_ns()
+            if isinstance(self._attributes, BoundedAttributes):
+                self._attributes._immutable = True  # as the SDK's end() does
+        self._ended_now()
 
     def _bounded_attributes(self) -> BoundedAttributes:
         """From the first value application code sets, every attribute is cleaned and bounded as the SDK does."""
@@ -277,9 +339,20 @@ class LeanSpan(trace_api.Span, ReadableSpan):
             self._end_time = end_time if end_time is not None else time_ns()
             if isinstance(self._attributes, BoundedAttributes):
                 self._attributes._immutable = True  # as the SDK's end() does
-        processor = self._lean_tracer._processor
-        processor._on_ending(self)
-        processor.on_end(self)  # every setter refuses from now on: this object is the snapshot
+        self._ended_now()
+
+    def _ended_now(self) -> None:
+        """The processors' end hooks; every setter refuses from now on: this object is the snapshot."""
+        tracer = self._lean_tracer
+        hooks = tracer.hooks()
+        if hooks is None:
+            tracer._processor._on_ending(self)
+            tracer._processor.on_end(self)
+            return
+        for on_ending in hooks.ending:
+            on_ending(self)
+        for on_end in hooks.ends:
+            on_end(self)
 
     def __exit__(
         self,

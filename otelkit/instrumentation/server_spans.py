@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from otelkit._internal.lean_spans import LeanSpan, LeanTracer
@@ -88,6 +89,62 @@ def _headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
     return headers
 
 
+_connection_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+_CONNECTION_CACHE_LIMIT = 1024
+
+
+def _connection_attributes(scope: dict[str, Any], headers: dict[bytes, bytes]) -> dict[str, Any]:
+    """The attributes that come from the connection and client rather than the request (scheme,
+    protocol, host, client address, user agent), built once per combination seen: a service's
+    requests repeat a handful of them, and parsing the Host header each time costs more than the
+    lookup. Bounded: the cache is emptied when full."""
+    raw_host = headers.get(b"host")
+    user_agent = headers.get(b"user-agent")
+    client = scope.get("client")
+    server = None if raw_host else scope.get("server")
+    key = (
+        scope.get("scheme", "http"),
+        scope.get("http_version", "1.1"),
+        raw_host,
+        user_agent,
+        client[0] if client else None,
+        tuple(server) if server else None,
+    )
+    attributes = _connection_cache.get(key)
+    if attributes is None:
+        attributes = _build_connection_attributes(*key)
+        if len(_connection_cache) >= _CONNECTION_CACHE_LIMIT:
+            _connection_cache.clear()
+        _connection_cache[key] = attributes
+    return attributes
+
+
+def _build_connection_attributes(
+    scheme: str,
+    http_version: str,
+    raw_host: bytes | None,
+    user_agent: bytes | None,
+    client_address: str | None,
+    server: tuple[str, int] | None,
+) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"url.scheme": scheme, "network.protocol.version": http_version}
+    if raw_host:
+        host = raw_host.decode("latin-1")
+        name, _, port = host.rpartition(":") if host.rsplit(":", 1)[-1].isdigit() else (host, "", "")
+        attributes["server.address"] = name
+        if port:
+            attributes["server.port"] = int(port)
+        elif scheme in _DEFAULT_PORTS:
+            attributes["server.port"] = _DEFAULT_PORTS[scheme]
+    elif server:
+        attributes["server.address"], attributes["server.port"] = server[0], server[1]
+    if client_address:
+        attributes["client.address"] = client_address
+    if user_agent is not None:
+        attributes["user_agent.original"] = user_agent.decode("latin-1")
+    return attributes
+
+
 class ServerSpan:
     """Starts the request's span and makes it current; `finish` names it by route and ends it."""
 
@@ -97,38 +154,22 @@ class ServerSpan:
         raw = scope.get("headers") or ()
         headers = _headers(raw if isinstance(raw, list | tuple) else list(raw))
         parent = _EXTRACTOR.extract(headers)
-        attributes: dict[str, Any] = {
+        attributes = {
             "http.request.method": method,
-            "url.scheme": scope.get("scheme", "http"),
             "url.path": scope.get("path", ""),
-            "network.protocol.version": scope.get("http_version", "1.1"),
+            **_connection_attributes(scope, headers),
         }
         if scope.get("method") != method:
             attributes["http.request.method_original"] = scope.get("method")
         if scope.get("query_string"):
             attributes["url.query"] = scope["query_string"].decode("latin-1")
-        server = scope.get("server")
-        raw_host = headers.get(b"host")
-        if raw_host:
-            host = raw_host.decode("latin-1")
-            name, _, port = host.rpartition(":") if host.rsplit(":", 1)[-1].isdigit() else (host, "", "")
-            attributes["server.address"] = name
-            if port:
-                attributes["server.port"] = int(port)
-            elif attributes["url.scheme"] in _DEFAULT_PORTS:
-                attributes["server.port"] = _DEFAULT_PORTS[attributes["url.scheme"]]
-        elif server:
-            attributes["server.address"], attributes["server.port"] = server[0], server[1]
-        client = scope.get("client")
-        if client:
-            attributes["client.address"] = client[0]
-        user_agent = headers.get(b"user-agent")
-        if user_agent is not None:
-            attributes["user_agent.original"] = user_agent.decode("latin-1")
         self._method = method
         self._failed = False
         self._span: Span = tracer.start_span(method, parent, SpanKind.SERVER, attributes)
-        self._token = otel_context.attach(trace.set_span_in_context(self._span, parent))
+        # trace.set_span_in_context, less a function call and a copy of an empty context.
+        self._token = otel_context.attach(
+            Context({**parent, _SPAN_KEY: self._span} if parent else {_SPAN_KEY: self._span})
+        )
 
     @property
     def span_context(self) -> SpanContext:

@@ -334,3 +334,69 @@ def test_a_fork_never_inherits_a_span_lock_held_by_another_thread() -> None:
         os.waitpid(pid, 0)
         pytest.fail("the child deadlocked on a span lock held in the parent")
     assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+def test_a_processor_added_later_sees_the_spans_as_with_the_sdk() -> None:
+    """The SDK's span calls the processors there are when it starts and when it ends; so does the
+    lean span, though it calls only the hooks that do something."""
+    provider, first, _ = providers()
+    lean = LeanTracer.of(provider.get_tracer(SCOPE))
+    assert lean is not None
+    open_span = lean.start_span("before", None, SpanKind.SERVER, {})
+    late_recorder, late_exporter = StartRecorder(), InMemorySpanExporter()
+    provider.add_span_processor(late_recorder)
+    provider.add_span_processor(SimpleSpanProcessor(late_exporter))
+    open_span.end()
+    lean.start_span("after", None, SpanKind.SERVER, {}).end()
+    assert [name for name, _ in late_recorder.started] == ["after"]
+    assert late_recorder.ending == ["before", "after"]
+    assert [s.name for s in late_exporter.get_finished_spans()] == ["before", "after"]
+    assert [s.name for s in first.get_finished_spans()] == ["before", "after"]
+
+
+def test_the_sdk_hooks_left_uncalled_do_nothing() -> None:
+    """The lean span skips the SDK processors' ``on_start`` and ``_on_ending``: they must not read the span."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from otelkit._internal.lean_spans import _NO_OP_HOOKS
+
+    class Untouchable:
+        def __getattribute__(self, name: str) -> Any:
+            raise AssertionError(f"read {name}")
+
+    exporter = InMemorySpanExporter()
+    batch = BatchSpanProcessor(exporter)
+    instances = {
+        BatchSpanProcessor: batch,
+        SimpleSpanProcessor: SimpleSpanProcessor(exporter),
+        SpanProcessor: SpanProcessor(),
+    }
+    try:
+        for hook in _NO_OP_HOOKS:
+            owner = next(cls for cls in instances if hook in (cls.on_start, cls._on_ending))
+            arguments = (Untouchable(), Untouchable()) if hook.__name__ == "on_start" else (Untouchable(),)
+            assert hook(instances[owner], *arguments) is None
+        batch.force_flush()
+        assert exporter.get_finished_spans() == ()
+    finally:
+        batch.shutdown()
+
+
+def test_ids_are_the_draws_the_sdks_generator_makes() -> None:
+    import random
+
+    ids = []
+    for lean in (False, True):
+        provider, _, _ = providers()
+        tracer = provider.get_tracer(SCOPE)
+        random.seed(20261130)
+        if lean:
+            lean_tracer = LeanTracer.of(tracer)
+            assert lean_tracer is not None
+            span = lean_tracer.start_span("GET", None, SpanKind.SERVER, {})
+        else:
+            span = tracer.start_span("GET", None, SpanKind.SERVER, {})
+        context = span.get_span_context()
+        ids.append((context.trace_id, context.span_id, context.is_valid, context.trace_flags))
+        span.end()
+    assert ids[0] == ids[1]

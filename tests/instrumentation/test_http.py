@@ -48,7 +48,7 @@ def make_app() -> FastAPI:
     return app
 
 
-def serve_raw(app: FastAPI, path: str, headers: list[tuple[bytes, bytes]]) -> int:
+def serve_raw(app: FastAPI, path: str, headers: list[tuple[bytes, bytes]], query: bytes = b"") -> int:
     """One GET over raw ASGI, headers exactly as given (a server may repeat them or keep their case);
     returns the status."""
     scope = {
@@ -59,7 +59,7 @@ def serve_raw(app: FastAPI, path: str, headers: list[tuple[bytes, bytes]]) -> in
         "scheme": "https",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query,
         "root_path": "",
         "headers": headers,
         "client": ("10.0.0.9", 5555),
@@ -558,3 +558,37 @@ def test_the_default_exclusions_are_not_traced(otelkit_capture: MetricsCapture, 
     for path in ("/metrics", "/health", "/docs", "/redoc", "/items/1"):
         client.get(path)
     assert [span["name"] for span in otelkit_capture.spans] == ["GET /items/{item_id}"]
+
+
+def test_connection_attributes_are_each_requests_own(otelkit_capture: MetricsCapture) -> None:
+    """The host, client and user-agent attributes are built once per combination and shared: each
+    span still gets its own request's, and what a handler sets on its span stays there."""
+    from opentelemetry import trace
+
+    from otelkit.instrumentation import server_spans
+
+    app = make_app()
+
+    @app.get("/rename")
+    def rename() -> None:
+        trace.get_current_span().set_attribute("user_agent.original", "set by the handler")
+
+    otelkit.init(app, **QUIET)
+    assert serve_raw(app, "/rename", [(b"host", b"a.example:81"), (b"user-agent", b"one")], query=b"q=1") == 200
+    assert serve_raw(app, "/items/1", [(b"host", b"a.example:81"), (b"user-agent", b"one")]) == 200
+    assert serve_raw(app, "/items/2", [(b"host", b"b.example"), (b"user-agent", b"two")]) == 200
+    assert serve_raw(app, "/items/3", []) == 200  # no Host: the server's own address
+    assert serve_raw(app, "/no/such/page", [(b"host", b"a.example:81"), (b"user-agent", b"one")]) == 404
+    renamed, same, other, hostless, unmatched = (span["attributes"] for span in otelkit_capture.spans)
+    assert "http.route" not in unmatched  # nothing of an earlier request from the same client
+    assert renamed["url.query"] == "q=1" and "url.query" not in same
+    assert renamed["user_agent.original"] == "set by the handler"
+    assert (same["server.address"], same["server.port"], same["user_agent.original"]) == ("a.example", 81, "one")
+    assert (other["server.address"], other["server.port"], other["user_agent.original"]) == ("b.example", 443, "two")
+    assert (hostless["server.address"], hostless["server.port"]) == ("10.0.0.1", 8443)
+    assert "user_agent.original" not in hostless
+    assert same["url.path"] == "/items/1" and other["url.path"] == "/items/2"
+
+    for n in range(server_spans._CONNECTION_CACHE_LIMIT + 5):  # one client per request: the cache stays bounded
+        assert serve_raw(app, "/health", [(b"host", b"a.example"), (b"user-agent", f"ua/{n}".encode())]) == 200
+        assert len(server_spans._connection_cache) <= server_spans._CONNECTION_CACHE_LIMIT

@@ -8,8 +8,8 @@ streamed bodies are timed to their end, and the exception is re-raised untouched
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterable, Sequence
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry.metrics import Meter
@@ -120,21 +120,27 @@ class HttpMiddleware:
         status = 500  # what the server answers if the app raises before responding
         answered = 0.0  # when the last body byte was handed to the server
         entry_root_path = scope.get("root_path", "")
-        method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER_METHOD
+        method = scope["method"]
+        if method not in KNOWN_METHODS:
+            method = OTHER_METHOD
         span = None
         if self._tracer is not None and _route_path(scope, entry_root_path) not in self._excluded:
-            span = _start_span(self._tracer, scope, method)
+            try:
+                span = ServerSpan(self._tracer, scope, method)
+            except Exception:  # telemetry never fails a request
+                log_exception_once("http-span", "otelkit: starting a request span failed")
 
         async def send_with_status(message: Message) -> None:
             nonlocal status, answered
-            kind = message["type"]
-            if kind == "http.response.start":
+            if message["type"] == "http.response.start":
                 status = message["status"]
+                await send(message)
+                return
             await send(message)
-            if kind == "http.response.body" and not message.get("more_body", False):
-                answered = time.perf_counter()
+            if not message.get("more_body", False) and message["type"] == "http.response.body":
+                answered = perf_counter()
 
-        started = time.perf_counter()
+        started = perf_counter()
         recorded_status = None
         try:
             await self.app(scope, receive, send_with_status)
@@ -151,10 +157,13 @@ class HttpMiddleware:
             raise
         finally:
             # Timed to the last body byte: background tasks that run after it do not count.
-            elapsed = (answered or time.perf_counter()) - started
-            span_context = span.span_context if span is not None else None
-            handler = self._record(scope, entry_root_path, method, recorded_status or status, elapsed, span_context)
-            if span is not None:
+            elapsed = (answered or perf_counter()) - started
+            if span is None:
+                self._record(scope, entry_root_path, method, recorded_status or status, elapsed, None)
+            else:
+                handler = self._record(
+                    scope, entry_root_path, method, recorded_status or status, elapsed, span.span_context
+                )
                 span.finish(handler, status)
 
     def _record(
@@ -182,14 +191,6 @@ class HttpMiddleware:
         except Exception:  # telemetry never fails a request
             log_exception_once("http-metrics", "otelkit: recording HTTP metrics failed")
         return handler
-
-
-def _start_span(tracer: Tracer | LeanTracer, scope: Scope, method: str) -> ServerSpan | None:
-    try:
-        return ServerSpan(tracer, scope, method)
-    except Exception:  # telemetry never fails a request
-        log_exception_once("http-span", "otelkit: starting a request span failed")
-        return None
 
 
 def _route_path(scope: Scope, root_path: str) -> str:

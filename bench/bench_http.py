@@ -9,7 +9,8 @@ and the ratio compares it with the bare app's median in the same run. The server
 per request (all its threads, export included) is printed too, with bare's divided by it:
 on a shared machine it moves less than req/s, and the two ratios agree when the server is the
 bottleneck. Ratios are the median of each round's own ratio (``paired_ratio``). Exporting variants send
-to the otelkit collector (collector/build.sh) when it is built, so span export costs are real.
+to the otelkit collector (collector/build.sh) when it is built, so span export costs are real; the
+collector's CPU time per request ("coll us") is printed too, since it runs on the same cores.
 """
 
 from __future__ import annotations

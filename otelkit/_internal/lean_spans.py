@@ -165,12 +165,14 @@ class LeanTracer:
             flags |= TraceFlags.RANDOM_TRACE_ID
         if self._random_ids:
             span_id = random.getrandbits(64) or self._ids.generate_span_id()
-        else:
-            span_id = self._ids.generate_span_id()
-        # SpanContext's own constructor, less its checks: both ids are valid (nonzero, in range) here.
-        span_context = tuple.__new__(
-            SpanContext, (trace_id, span_id, False, _FLAGS[flags], state or DEFAULT_TRACE_STATE, True)
-        )
+            # SpanContext's own constructor, less its checks: both ids are valid (nonzero, in range) here.
+            span_context = tuple.__new__(
+                SpanContext, (trace_id, span_id, False, _FLAGS[flags], state or DEFAULT_TRACE_STATE, True)
+            )
+        else:  # another generator's ids are checked as the SDK checks them
+            span_context = SpanContext(
+                trace_id, self._ids.generate_span_id(), is_remote=False, trace_flags=_FLAGS[flags], trace_state=state
+            )
         if not recording:
             return trace_api.NonRecordingSpan(span_context)
         span = LeanSpan(self, name, span_context, parent, kind, attributes)

@@ -400,3 +400,29 @@ def test_ids_are_the_draws_the_sdks_generator_makes() -> None:
         ids.append((context.trace_id, context.span_id, context.is_valid, context.trace_flags))
         span.end()
     assert ids[0] == ids[1]
+
+
+def test_another_id_generators_ids_are_checked_as_the_sdk_checks_them() -> None:
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+    class Zeros(IdGenerator):
+        """Invalid ids: the span context must say so, as the SDK's does."""
+
+        def generate_span_id(self) -> int:
+            return 0
+
+        def generate_trace_id(self) -> int:
+            return 0
+
+    contexts = []
+    for lean in (False, True):
+        provider, _, _ = providers(id_generator=Zeros())
+        tracer = provider.get_tracer(SCOPE)
+        lean_tracer = LeanTracer.of(tracer)
+        assert lean_tracer is not None
+        span = (lean_tracer if lean else tracer).start_span("GET", None, SpanKind.SERVER, {})
+        context = span.get_span_context()
+        contexts.append((context.trace_id, context.span_id, context.is_valid, span.is_recording()))
+        span.end()
+    assert contexts[0] == contexts[1]
+    assert contexts[1][2] is False

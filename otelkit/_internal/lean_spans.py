@@ -86,9 +86,15 @@ class _Hooks:
 
     def __init__(self, processors: tuple[SpanProcessor, ...]) -> None:
         self.processors = processors
-        self.starts = tuple(p.on_start for p in processors if type(p).on_start not in _NO_OP_HOOKS)
-        self.ending = tuple(p._on_ending for p in processors if type(p)._on_ending not in _NO_OP_HOOKS)
+        self.starts = tuple(p.on_start for p in processors if not _no_op(p.on_start))
+        self.ending = tuple(p._on_ending for p in processors if not _no_op(p._on_ending))
         self.ends = tuple(p.on_end for p in processors)
+
+
+def _no_op(hook: Any) -> bool:
+    """A bound method whose function is one of `_NO_OP_HOOKS` (an instance's own override or a
+    mock's attribute is not)."""
+    return getattr(hook, "__func__", None) in _NO_OP_HOOKS
 
 
 class LeanTracer:
@@ -101,7 +107,9 @@ class LeanTracer:
         self._decide = self._sampler.decide if type(self._sampler) is ParentBasedRatio else None
         self._ids = tracer.id_generator
         # The SDK's default generator draws from the random module; drawn here directly, the same bits.
-        self._random_ids = type(self._ids) is RandomIdGenerator
+        self._random_ids = type(self._ids) is RandomIdGenerator and not (
+            {"generate_trace_id", "generate_span_id"} & vars(self._ids).keys()  # methods replaced on the instance
+        )
         self._processor = tracer.span_processor
         self._multi = type(self._processor) is SynchronousMultiSpanProcessor
         self._hooks = _Hooks(())

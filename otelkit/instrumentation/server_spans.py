@@ -89,59 +89,31 @@ def _headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
     return headers
 
 
-_connection_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
-_CONNECTION_CACHE_LIMIT = 1024
+_server_cache: dict[tuple[str, bytes], dict[str, Any]] = {}
+_SERVER_CACHE_LIMIT = 1024
+_CACHED_HOST_MAX = 256
+"""Longer Host headers are parsed each time: a client chooses them, and a full cache of long
+ones would hold megabytes."""
 
 
-def _connection_attributes(scope: dict[str, Any], headers: dict[bytes, bytes]) -> dict[str, Any]:
-    """The attributes that come from the connection and client rather than the request (scheme,
-    protocol, host, client address, user agent), built once per combination seen: a service's
-    requests repeat a handful of them, and parsing the Host header each time costs more than the
-    lookup. Bounded: the cache is emptied when full."""
-    raw_host = headers.get(b"host")
-    user_agent = headers.get(b"user-agent")
-    client = scope.get("client")
-    server = None if raw_host else scope.get("server")
-    key = (
-        scope.get("scheme", "http"),
-        scope.get("http_version", "1.1"),
-        raw_host,
-        user_agent,
-        client[0] if client else None,
-        tuple(server) if server else None,
-    )
-    attributes = _connection_cache.get(key)
+def _server_attributes(scheme: str, raw_host: bytes) -> dict[str, Any]:
+    """``server.address`` and ``server.port`` from the Host header, parsed once per host and
+    scheme seen: a service answers to a handful of names, and parsing costs more than the lookup.
+    Bounded: the cache is emptied when full."""
+    key = (scheme, raw_host)
+    attributes = _server_cache.get(key)
     if attributes is None:
-        attributes = _build_connection_attributes(*key)
-        if len(_connection_cache) >= _CONNECTION_CACHE_LIMIT:
-            _connection_cache.clear()
-        _connection_cache[key] = attributes
-    return attributes
-
-
-def _build_connection_attributes(
-    scheme: str,
-    http_version: str,
-    raw_host: bytes | None,
-    user_agent: bytes | None,
-    client_address: str | None,
-    server: tuple[str, int] | None,
-) -> dict[str, Any]:
-    attributes: dict[str, Any] = {"url.scheme": scheme, "network.protocol.version": http_version}
-    if raw_host:
         host = raw_host.decode("latin-1")
         name, _, port = host.rpartition(":") if host.rsplit(":", 1)[-1].isdigit() else (host, "", "")
-        attributes["server.address"] = name
+        attributes = {"server.address": name}
         if port:
             attributes["server.port"] = int(port)
         elif scheme in _DEFAULT_PORTS:
             attributes["server.port"] = _DEFAULT_PORTS[scheme]
-    elif server:
-        attributes["server.address"], attributes["server.port"] = server[0], server[1]
-    if client_address:
-        attributes["client.address"] = client_address
-    if user_agent is not None:
-        attributes["user_agent.original"] = user_agent.decode("latin-1")
+        if len(raw_host) <= _CACHED_HOST_MAX:
+            if len(_server_cache) >= _SERVER_CACHE_LIMIT:
+                _server_cache.clear()
+            _server_cache[key] = attributes
     return attributes
 
 
@@ -154,15 +126,30 @@ class ServerSpan:
         raw = scope.get("headers") or ()
         headers = _headers(raw if isinstance(raw, list | tuple) else list(raw))
         parent = _EXTRACTOR.extract(headers)
-        attributes = {
+        scheme = scope.get("scheme", "http")
+        attributes: dict[str, Any] = {
             "http.request.method": method,
+            "url.scheme": scheme,
             "url.path": scope.get("path", ""),
-            **_connection_attributes(scope, headers),
+            "network.protocol.version": scope.get("http_version", "1.1"),
         }
         if scope.get("method") != method:
             attributes["http.request.method_original"] = scope.get("method")
         if scope.get("query_string"):
             attributes["url.query"] = scope["query_string"].decode("latin-1")
+        raw_host = headers.get(b"host")
+        if raw_host:
+            attributes.update(_server_attributes(scheme, raw_host))
+        else:
+            server = scope.get("server")
+            if server:
+                attributes["server.address"], attributes["server.port"] = server[0], server[1]
+        client = scope.get("client")
+        if client:
+            attributes["client.address"] = client[0]
+        user_agent = headers.get(b"user-agent")
+        if user_agent is not None:
+            attributes["user_agent.original"] = user_agent.decode("latin-1")
         self._method = method
         self._failed = False
         self._span: Span = tracer.start_span(method, parent, SpanKind.SERVER, attributes)

@@ -426,3 +426,39 @@ def test_another_id_generators_ids_are_checked_as_the_sdk_checks_them() -> None:
         span.end()
     assert contexts[0] == contexts[1]
     assert contexts[1][2] is False
+
+
+def test_hooks_set_on_a_processor_instance_are_called_as_by_the_sdk() -> None:
+    """Which hooks to skip is decided by the bound method: an instance's own override is called, and a
+    mock (hooks only on the instance) is a processor like any other."""
+    from unittest.mock import MagicMock
+
+    calls = []
+    for lean in (False, True):
+        provider, exporter, _ = providers()
+        mock = MagicMock()
+        provider.add_span_processor(mock)
+        simple = SimpleSpanProcessor(exporter)
+        simple.on_start = lambda span, parent_context=None, lean=lean: calls.append((lean, "start"))  # type: ignore[method-assign]
+        provider.add_span_processor(simple)
+        tracer = provider.get_tracer(SCOPE)
+        lean_tracer = LeanTracer.of(tracer)
+        assert lean_tracer is not None
+        (lean_tracer if lean else tracer).start_span("GET", None, SpanKind.SERVER, {}).end()
+        assert (mock.on_start.call_count, mock._on_ending.call_count, mock.on_end.call_count) == (1, 1, 1)
+    assert calls == [(False, "start"), (True, "start")]
+
+
+def test_id_methods_replaced_on_the_generator_are_used() -> None:
+    ids = []
+    for lean in (False, True):
+        provider, _, _ = providers()
+        tracer = provider.get_tracer(SCOPE)
+        tracer.id_generator.generate_trace_id = lambda: 0xABC  # type: ignore[method-assign]
+        tracer.id_generator.generate_span_id = lambda: 0xDEF  # type: ignore[method-assign]
+        lean_tracer = LeanTracer.of(tracer)
+        assert lean_tracer is not None
+        span = (lean_tracer if lean else tracer).start_span("GET", None, SpanKind.SERVER, {})
+        ids.append((span.get_span_context().trace_id, span.get_span_context().span_id))
+        span.end()
+    assert ids == [(0xABC, 0xDEF), (0xABC, 0xDEF)]

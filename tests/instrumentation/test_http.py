@@ -561,8 +561,9 @@ def test_the_default_exclusions_are_not_traced(otelkit_capture: MetricsCapture, 
 
 
 def test_connection_attributes_are_each_requests_own(otelkit_capture: MetricsCapture) -> None:
-    """The host, client and user-agent attributes are built once per combination and shared: each
-    span still gets its own request's, and what a handler sets on its span stays there."""
+    """The Host header is parsed once per host and shared: each span still gets its own request's
+    attributes, in the order the SDK's attribute limits keep them, and what a handler sets on its
+    span stays there."""
     from opentelemetry import trace
 
     from otelkit.instrumentation import server_spans
@@ -571,24 +572,45 @@ def test_connection_attributes_are_each_requests_own(otelkit_capture: MetricsCap
 
     @app.get("/rename")
     def rename() -> None:
-        trace.get_current_span().set_attribute("user_agent.original", "set by the handler")
+        trace.get_current_span().set_attribute("server.address", "set by the handler")
 
     otelkit.init(app, **QUIET)
     assert serve_raw(app, "/rename", [(b"host", b"a.example:81"), (b"user-agent", b"one")], query=b"q=1") == 200
-    assert serve_raw(app, "/items/1", [(b"host", b"a.example:81"), (b"user-agent", b"one")]) == 200
-    assert serve_raw(app, "/items/2", [(b"host", b"b.example"), (b"user-agent", b"two")]) == 200
+    assert serve_raw(app, "/items/1", [(b"host", b"a.example:81"), (b"user-agent", b"two")]) == 200
+    assert serve_raw(app, "/items/2", [(b"host", b"b.example")]) == 200
     assert serve_raw(app, "/items/3", []) == 200  # no Host: the server's own address
-    assert serve_raw(app, "/no/such/page", [(b"host", b"a.example:81"), (b"user-agent", b"one")]) == 404
+    assert serve_raw(app, "/no/such/page", [(b"host", b"a.example:81")]) == 404
     renamed, same, other, hostless, unmatched = (span["attributes"] for span in otelkit_capture.spans)
-    assert "http.route" not in unmatched  # nothing of an earlier request from the same client
-    assert renamed["url.query"] == "q=1" and "url.query" not in same
-    assert renamed["user_agent.original"] == "set by the handler"
-    assert (same["server.address"], same["server.port"], same["user_agent.original"]) == ("a.example", 81, "one")
-    assert (other["server.address"], other["server.port"], other["user_agent.original"]) == ("b.example", 443, "two")
+    assert renamed["server.address"] == "set by the handler" and renamed["url.query"] == "q=1"
+    assert list(same) == [
+        "http.request.method",
+        "url.scheme",
+        "url.path",
+        "network.protocol.version",
+        "server.address",
+        "server.port",
+        "client.address",
+        "user_agent.original",
+        "http.route",
+        "http.response.status_code",
+    ]
+    assert (same["server.address"], same["server.port"], same["user_agent.original"]) == ("a.example", 81, "two")
+    assert "url.query" not in same
+    assert (other["server.address"], other["server.port"], other["url.path"]) == ("b.example", 443, "/items/2")
+    assert "user_agent.original" not in other
     assert (hostless["server.address"], hostless["server.port"]) == ("10.0.0.1", 8443)
-    assert "user_agent.original" not in hostless
-    assert same["url.path"] == "/items/1" and other["url.path"] == "/items/2"
+    assert "http.route" not in unmatched and unmatched["server.address"] == "a.example"
 
-    for n in range(server_spans._CONNECTION_CACHE_LIMIT + 5):  # one client per request: the cache stays bounded
-        assert serve_raw(app, "/health", [(b"host", b"a.example"), (b"user-agent", f"ua/{n}".encode())]) == 200
-        assert len(server_spans._connection_cache) <= server_spans._CONNECTION_CACHE_LIMIT
+    filled = False
+    for n in range(server_spans._SERVER_CACHE_LIMIT + 5):  # one host per request: the cache stays bounded
+        assert serve_raw(app, "/items/1", [(b"host", f"h{n}.example".encode())]) == 200
+        filled = filled or len(server_spans._server_cache) == server_spans._SERVER_CACHE_LIMIT
+        assert len(server_spans._server_cache) <= server_spans._SERVER_CACHE_LIMIT
+    assert filled
+    assert (
+        otelkit_capture.spans[-1]["attributes"]["server.address"] == f"h{server_spans._SERVER_CACHE_LIMIT + 4}.example"
+    )
+    long_host = b"x" * (server_spans._CACHED_HOST_MAX + 1)
+    assert serve_raw(app, "/items/1", [(b"host", long_host)]) == 200  # parsed, not kept
+    assert ("https", long_host) not in server_spans._server_cache
+    assert otelkit_capture.spans[-1]["attributes"]["server.address"] == long_host.decode()

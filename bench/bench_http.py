@@ -187,13 +187,17 @@ def main() -> None:
                 print(f"\n{stack_name}: median of {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.seconds}s")
                 print("  x bare, bare/it: median of the rounds' own ratios (each round measures bare too)")
                 header = ("variant", "req/s", "x bare", "CPU us/req", "bare/it", "coll us", "RSS MiB")
-                print("  {:<17} {:>8} {:>7} {:>10} {:>7} {:>7} {:>8}   rounds".format(*header))
+                print("  {:<17} {:>8} {:>7} {:>10} {:>7} {:>7} {:>8}   each round: req/s (x bare)".format(*header))
                 for variant in variants:
                     ratio = f"{paired_ratio(runs, variant, 'bare', 'rps'):.2f}" if "bare" in runs else "-"
                     cpu_ratio = f"{1 / paired_ratio(runs, variant, 'bare', 'cpu_us'):.2f}" if "bare" in runs else "-"
                     memory = statistics.median(m.rss for m in runs[variant]) / 2**20
                     collector_us = statistics.median(m.collector_cpu_us for m in runs[variant])
-                    rounds = " ".join(f"{m.rps:.0f}" for m in runs[variant])
+                    # Each round's own ratio beside its req/s: the spread says how far two medians can be trusted.
+                    rounds = " ".join(
+                        f"{m.rps:.0f}" + (f" ({m.rps / base.rps:.2f})" if "bare" in runs else "")
+                        for m, base in zip(runs[variant], runs.get("bare", runs[variant]), strict=True)
+                    )
                     print(
                         f"  {variant:<17} {rps[variant]:8.0f} {ratio:>7} {cpu[variant]:10.1f} {cpu_ratio:>7}"
                         f" {collector_us:7.1f} {memory:8.1f}   {rounds}"

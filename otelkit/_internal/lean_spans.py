@@ -168,7 +168,7 @@ class LeanTracer:
             sampling = self._sampler.should_sample(context, trace_id, name, kind, attributes, ())
             sampled, recording = sampling.decision.is_sampled(), sampling.decision.is_recording()
             state, attributes = sampling.trace_state, sampling.attributes  # type: ignore[assignment]
-        flags = 1 if sampled else 0  # TraceFlags.SAMPLED, TraceFlags.DEFAULT
+        flags = TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT
         if random_trace_id:
             flags |= TraceFlags.RANDOM_TRACE_ID
         if self._random_ids:

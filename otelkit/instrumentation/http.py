@@ -120,9 +120,7 @@ class HttpMiddleware:
         status = 500  # what the server answers if the app raises before responding
         answered = 0.0  # when the last body byte was handed to the server
         entry_root_path = scope.get("root_path", "")
-        method = scope["method"]
-        if method not in KNOWN_METHODS:
-            method = OTHER_METHOD
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER_METHOD
         span = None
         if self._tracer is not None and _route_path(scope, entry_root_path) not in self._excluded:
             try:
@@ -158,12 +156,9 @@ class HttpMiddleware:
         finally:
             # Timed to the last body byte: background tasks that run after it do not count.
             elapsed = (answered or perf_counter()) - started
-            if span is None:
-                self._record(scope, entry_root_path, method, recorded_status or status, elapsed, None)
-            else:
-                handler = self._record(
-                    scope, entry_root_path, method, recorded_status or status, elapsed, span.span_context
-                )
+            span_context = span.span_context if span is not None else None
+            handler = self._record(scope, entry_root_path, method, recorded_status or status, elapsed, span_context)
+            if span is not None:
                 span.finish(handler, status)
 
     def _record(

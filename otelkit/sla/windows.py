@@ -76,25 +76,16 @@ class RollingWindows:
     def record(self, failed: bool, seconds: float) -> None:
         now = self._clock()
         column = _BUCKETS + bisect.bisect_left(self.bounds, seconds)  # the bucket whose `le` is >= seconds
-        minute, hour = int(now // MINUTE), int(now // HOUR)
-        with self._lock:  # both rings written out: this runs for every request
-            slot = self._minutes[minute % _MINUTE_SLOTS]
-            if slot[_ID] != minute:
-                slot[:] = self._empty(minute)
-            slot[_COUNT] += 1
-            slot[_ERRORS] += failed
-            slot[_SUM] += seconds
-            slot[column] += 1
-            slot = self._hours[hour % _HOUR_SLOTS]
-            if slot[_ID] != hour:
-                slot[:] = self._empty(hour)
-            slot[_COUNT] += 1
-            slot[_ERRORS] += failed
-            slot[_SUM] += seconds
-            slot[column] += 1
-
-    def _empty(self, slot_id: int) -> list[float]:
-        return [slot_id] + [0] * (_BUCKETS + len(self.bounds))
+        with self._lock:
+            for ring, width in ((self._minutes, MINUTE), (self._hours, HOUR)):
+                slot_id = int(now // width)
+                slot = ring[slot_id % len(ring)]
+                if slot[_ID] != slot_id:
+                    slot[:] = [slot_id] + [0] * (len(slot) - 1)
+                slot[_COUNT] += 1
+                slot[_ERRORS] += failed
+                slot[_SUM] += seconds
+                slot[column] += 1
 
     def totals(self, window_seconds: int) -> Totals:
         """Everything recorded in the last ``window_seconds`` (rounded to whole slots)."""

@@ -61,8 +61,9 @@ def test_injected_failures_give_exactly_the_scheduled_metrics_and_sla(otelkit_ca
     assert otelkit_capture.value("synthetic_check_success", check="api") == 1  # the last run passed
     assert otelkit_capture.value("synthetic_check_success", check="down") == 0
     durations = otelkit_capture.histogram("synthetic_check_duration_seconds", check="api")
-    # Bucket placement, not timing: 8 runs succeeded, so within the 0.6 s budget; "slow" waits 1.2 s and
-    # "hang" is cut at the 2 s timeout, so both land in (1 s, 2.5 s].
+    # Bucket placement, not timing: 8 runs answered at once (6 successes, 2 failures by their answer),
+    # so within the 0.6 s budget; "slow" waits 1.2 s and "hang" is cut at the 2 s timeout, so both land
+    # in (1 s, 2.5 s].
     assert (durations.count, durations.buckets[1.0], durations.buckets[2.5]) == (10, 8, 10)
     assert durations.sum >= DELAYS["slow"] + api_check(base_url).timeout_seconds
 

@@ -239,9 +239,7 @@ class LeanSpan(trace_api.Span, ReadableSpan):
             self._attributes.update(attributes)
             if error:
                 self._set_status(StatusCode.ERROR, None)
-            self._end_time = time_ns()
-            if isinstance(self._attributes, BoundedAttributes):
-                self._attributes._immutable = True  # as the SDK's end() does
+            self._freeze(time_ns())
         self._ended_now()
 
     def _bounded_attributes(self) -> BoundedAttributes:
@@ -346,10 +344,14 @@ class LeanSpan(trace_api.Span, ReadableSpan):
             if self._end_time is not None:
                 _logger.warning("Calling end() on an ended span.")
                 return
-            self._end_time = end_time if end_time is not None else time_ns()
-            if isinstance(self._attributes, BoundedAttributes):
-                self._attributes._immutable = True  # as the SDK's end() does
+            self._freeze(end_time if end_time is not None else time_ns())
         self._ended_now()
+
+    def _freeze(self, end_time: int) -> None:
+        """Under the lock: the end time, and bounded attributes made immutable as the SDK's end() does."""
+        self._end_time = end_time
+        if isinstance(self._attributes, BoundedAttributes):
+            self._attributes._immutable = True
 
     def _ended_now(self) -> None:
         """The processors' end hooks; every setter refuses from now on: this object is the snapshot."""

@@ -51,6 +51,17 @@ def providers(sampler: Any = None, **provider_options: Any) -> Providers:
     return provider, exporter, recorder
 
 
+def lean_of(tracer: Any) -> LeanTracer:
+    lean = LeanTracer.of(tracer)
+    assert lean is not None
+    return lean
+
+
+def start_get(tracer: Any, lean: bool) -> Any:
+    """A root GET SERVER span from the SDK's tracer or, with ``lean``, from its lean tracer."""
+    return (lean_of(tracer) if lean else tracer).start_span("GET", None, SpanKind.SERVER, {})
+
+
 def without_stacktrace(attributes: Any) -> dict[str, Any]:
     """The stack trace differs by the caller's frames; that it names the exception is compared."""
     items = (attributes or {}).items()
@@ -89,8 +100,7 @@ def run_both(
         sdk_tracer = provider.get_tracer(SCOPE, "1.2", schema_url="https://opentelemetry.io/schemas/1.30.0")
         attributes = {"http.request.method": "GET", "url.path": "/items/1", "server.port": 8000}
         if lean:
-            lean_tracer = LeanTracer.of(sdk_tracer)
-            assert lean_tracer is not None
+            lean_tracer = lean_of(sdk_tracer)
             span = lean_tracer.start_span("GET", context, SpanKind.SERVER, attributes)
         else:
             span = sdk_tracer.start_span("GET", context, SpanKind.SERVER, attributes)
@@ -200,8 +210,7 @@ def test_limits_given_to_the_provider_apply() -> None:
 def test_a_disabled_tracer_records_nothing() -> None:
     provider, exporter, _ = providers()
     provider._set_tracer_configurator(tracer_configurator=_disable_tracer_configurator)
-    lean_tracer = LeanTracer.of(provider.get_tracer(SCOPE))
-    assert lean_tracer is not None
+    lean_tracer = lean_of(provider.get_tracer(SCOPE))
     span = lean_tracer.start_span("GET", None, SpanKind.SERVER, {})
     span.end()
     assert not span.is_recording() and exporter.get_finished_spans() == ()
@@ -212,8 +221,7 @@ def test_a_forked_worker_reports_its_own_resource() -> None:
     """The provider gives a forked child a new resource; the lean span must not keep the parent's."""
     provider, exporter, _ = providers()
     sdk_tracer = provider.get_tracer(SCOPE)
-    lean_tracer = LeanTracer.of(sdk_tracer)
-    assert lean_tracer is not None
+    lean_tracer = lean_of(sdk_tracer)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: one span each way, then report whether their resources agree
@@ -263,8 +271,7 @@ def test_otelkits_sampler_decides_for_the_lean_span_as_for_the_sdks(ratio: float
 def test_the_lean_span_is_current_for_children_and_shares_their_trace() -> None:
     provider, exporter, _ = providers()
     sdk_tracer = provider.get_tracer(SCOPE)
-    lean_tracer = LeanTracer.of(sdk_tracer)
-    assert lean_tracer is not None
+    lean_tracer = lean_of(sdk_tracer)
     parent = lean_tracer.start_span("GET", None, SpanKind.SERVER, {})
     with trace.use_span(parent, end_on_exit=True), sdk_tracer.start_as_current_span("SELECT"):
         pass
@@ -283,8 +290,7 @@ def test_a_finished_span_holds_nothing_else_the_garbage_collector_tracks() -> No
     import gc
 
     provider, _, _ = providers()
-    lean = LeanTracer.of(provider.get_tracer(SCOPE))
-    assert lean is not None
+    lean = lean_of(provider.get_tracer(SCOPE))
     span = lean.start_span("GET", None, SpanKind.SERVER, {"http.request.method": "GET", "server.port": 8000})
     span.end()
     owned = {name: value for name, value in vars(span).items() if name != "_lean_tracer"}
@@ -303,8 +309,7 @@ def test_a_fork_never_inherits_a_span_lock_held_by_another_thread() -> None:
     from otelkit._internal import lean_spans
 
     provider, exporter, _ = providers()
-    lean = LeanTracer.of(provider.get_tracer(SCOPE))
-    assert lean is not None
+    lean = lean_of(provider.get_tracer(SCOPE))
     held, release = threading.Event(), threading.Event()
 
     def hold_every_lock() -> None:
@@ -340,8 +345,7 @@ def test_a_processor_added_later_sees_the_spans_as_with_the_sdk() -> None:
     """The SDK's span calls the processors there are when it starts and when it ends; so does the
     lean span, though it calls only the hooks that do something."""
     provider, first, _ = providers()
-    lean = LeanTracer.of(provider.get_tracer(SCOPE))
-    assert lean is not None
+    lean = lean_of(provider.get_tracer(SCOPE))
     open_span = lean.start_span("before", None, SpanKind.SERVER, {})
     late_recorder, late_exporter = StartRecorder(), InMemorySpanExporter()
     provider.add_span_processor(late_recorder)
@@ -390,12 +394,7 @@ def test_ids_are_the_draws_the_sdks_generator_makes() -> None:
         provider, _, _ = providers()
         tracer = provider.get_tracer(SCOPE)
         random.seed(20261130)
-        if lean:
-            lean_tracer = LeanTracer.of(tracer)
-            assert lean_tracer is not None
-            span = lean_tracer.start_span("GET", None, SpanKind.SERVER, {})
-        else:
-            span = tracer.start_span("GET", None, SpanKind.SERVER, {})
+        span = start_get(tracer, lean)
         context = span.get_span_context()
         ids.append((context.trace_id, context.span_id, context.is_valid, context.trace_flags))
         span.end()
@@ -418,9 +417,7 @@ def test_another_id_generators_ids_are_checked_as_the_sdk_checks_them() -> None:
     for lean in (False, True):
         provider, _, _ = providers(id_generator=Zeros())
         tracer = provider.get_tracer(SCOPE)
-        lean_tracer = LeanTracer.of(tracer)
-        assert lean_tracer is not None
-        span = (lean_tracer if lean else tracer).start_span("GET", None, SpanKind.SERVER, {})
+        span = start_get(tracer, lean)
         context = span.get_span_context()
         contexts.append((context.trace_id, context.span_id, context.is_valid, span.is_recording()))
         span.end()
@@ -442,9 +439,7 @@ def test_hooks_set_on_a_processor_instance_are_called_as_by_the_sdk() -> None:
         simple.on_start = lambda span, parent_context=None, lean=lean: calls.append((lean, "start"))  # type: ignore[method-assign]
         provider.add_span_processor(simple)
         tracer = provider.get_tracer(SCOPE)
-        lean_tracer = LeanTracer.of(tracer)
-        assert lean_tracer is not None
-        (lean_tracer if lean else tracer).start_span("GET", None, SpanKind.SERVER, {}).end()
+        start_get(tracer, lean).end()
         assert (mock.on_start.call_count, mock._on_ending.call_count, mock.on_end.call_count) == (1, 1, 1)
     assert calls == [(False, "start"), (True, "start")]
 
@@ -456,9 +451,25 @@ def test_id_methods_replaced_on_the_generator_are_used() -> None:
         tracer = provider.get_tracer(SCOPE)
         tracer.id_generator.generate_trace_id = lambda: 0xABC  # type: ignore[method-assign]
         tracer.id_generator.generate_span_id = lambda: 0xDEF  # type: ignore[method-assign]
-        lean_tracer = LeanTracer.of(tracer)
-        assert lean_tracer is not None
-        span = (lean_tracer if lean else tracer).start_span("GET", None, SpanKind.SERVER, {})
+        span = start_get(tracer, lean)
         ids.append((span.get_span_context().trace_id, span.get_span_context().span_id))
         span.end()
     assert ids == [(0xABC, 0xDEF), (0xABC, 0xDEF)]
+
+
+def test_attributes_set_by_the_application_are_frozen_at_the_end_as_the_sdks() -> None:
+    """Both ways of ending (``end`` and the middleware's ``end_with``) freeze bounded attributes."""
+    for end in ("end", "end_with"):
+        frozen = []
+        for lean in (False, True):
+            provider, _, _ = providers()
+            span = start_get(provider.get_tracer(SCOPE), lean)
+            span.set_attribute("app.key", "value")
+            if end == "end_with" and lean:
+                span.end_with(None, {}, False)
+            else:
+                span.end()
+            with pytest.raises(TypeError):
+                span._attributes["late"] = 1
+            frozen.append(dict(span.attributes))
+        assert frozen[0] == frozen[1] == {"app.key": "value"}, end

@@ -178,6 +178,10 @@ class OtlpSettings(BaseModel):
     headers: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
     export_interval_seconds: float = Field(10.0, gt=0)
     timeout_seconds: float = Field(10.0, gt=0)
+    max_request_bytes: int = Field(4 * 1024 * 1024, ge=4096)
+    """Largest OTLP/gRPC span export request: a bigger batch goes out in parts, and a span bigger
+    on its own is left out and counted. A receiver refuses a larger message whole; gRPC servers,
+    the collector's OTLP receiver included, take at most 4 MiB unless configured otherwise."""
     metrics: bool = True
     traces: bool = True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -129,3 +130,74 @@ def test_spans_dropped_while_the_collector_is_down_are_counted() -> None:
     ]
     assert dropped and float(dropped[0].rsplit(" ", 1)[1]) >= 150
     handle.shutdown(timeout_seconds=2)
+
+
+@pytest.fixture
+def grpc_sink() -> Iterator[tuple[OtlpSink, str]]:
+    """A gRPC receiver with gRPC's default 4 MiB limit on a request, as the collector's."""
+    sink = OtlpSink()
+    server, port = start_grpc_sink(sink)
+    yield sink, f"http://127.0.0.1:{port}"
+    server.stop(grace=None)
+
+
+def traced(handle: otelkit.Otelkit, names: list[str], padding: int) -> None:
+    for name in names:
+        with handle.tracer.start_as_current_span(name, attributes={"padding": "p" * padding}):
+            pass
+
+
+def test_a_batch_over_the_request_limit_arrives_whole_in_parts(grpc_sink: tuple[OtlpSink, str]) -> None:
+    sink, endpoint = grpc_sink
+    handle = otelkit.init(
+        otlp={"endpoint": endpoint, "metrics": False, "max_request_bytes": 20_000},
+        metrics={"system_metrics": False},
+    )
+    names = [f"work-{index}" for index in range(30)]
+    traced(handle, names, 2000)
+    handle.force_flush()
+    assert sink.span_names() == names  # each once, in order
+    assert len(sink.trace_requests) >= 3
+    assert all(request.ByteSize() <= 20_000 for request in sink.trace_requests)
+
+
+def test_the_default_limit_fits_a_grpc_receivers_default(grpc_sink: tuple[OtlpSink, str]) -> None:
+    """512 spans of 10 kB (a stack trace each) make a 5 MB batch, which the receiver would refuse whole."""
+    sink, endpoint = grpc_sink
+    handle = otelkit.init(otlp={"endpoint": endpoint, "metrics": False}, metrics={"system_metrics": False})
+    names = [f"failing-{index}" for index in range(512)]
+    traced(handle, names, 10_000)
+    handle.force_flush()
+    assert sink.span_names() == names
+    assert len(sink.trace_requests) == 2
+
+
+def test_a_span_larger_than_any_request_is_left_out_counted_and_logged_once(
+    grpc_sink: tuple[OtlpSink, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from prometheus_client import generate_latest
+
+    sink, endpoint = grpc_sink
+    handle = otelkit.init(
+        otlp={"endpoint": endpoint, "metrics": False, "max_request_bytes": 20_000},
+        metrics={"system_metrics": False},
+    )
+    registry = handle.prometheus_registry
+    assert registry is not None
+
+    def too_large_counted() -> float:
+        for line in generate_latest(registry).decode().splitlines():
+            if line.startswith("otel_sdk_exporter_span_exported_total") and 'error_type="SpanTooLarge"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    with caplog.at_level(logging.WARNING, logger="otelkit"):
+        for round_ in range(2):
+            traced(handle, [f"before-{round_}"], 10)
+            traced(handle, [f"huge-{round_}"], 30_000)
+            traced(handle, [f"after-{round_}"], 10)
+            handle.force_flush()
+            assert too_large_counted() == round_ + 1
+    assert sink.span_names() == ["before-0", "after-0", "before-1", "after-1"]
+    warnings = [record.getMessage() for record in caplog.records if "max_request_bytes" in record.getMessage()]
+    assert len(warnings) == 1 and "1 span(s)" in warnings[0] and "(20000)" in warnings[0]

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from prometheus_client import CollectorRegistry
 
 from otelkit._internal.bound_histograms import BoundHistograms
+from otelkit._internal.log_once import log_once
 from otelkit._internal.overflow import OverflowWarner
 from otelkit.settings import OtelkitSettings, OtlpSettings
 
@@ -158,6 +159,10 @@ def otlp_metric_reader(settings: OtelkitSettings, warner: OverflowWarner) -> Per
     )
 
 
+class SpanTooLarge(ValueError):
+    """A span whose encoding alone is over ``otlp.max_request_bytes``: the ``error_type`` it is counted under."""
+
+
 class _Encoded(list[ReadableSpan]):
     """A batch with its wire encoding, for the gRPC exporter's ``_translate_data``."""
 
@@ -171,7 +176,7 @@ def otlp_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None 
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-        from otelkit._internal.otlp_spans import encode_export_request
+        from otelkit._internal.otlp_spans import encode_export_request, encode_export_requests
 
         class PreEncodedTraceStub:
             """``TraceService/Export`` taking the request as wire bytes (no serializer: gRPC sends them as is)."""
@@ -196,10 +201,37 @@ def otlp_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None 
             def _translate_data(self, data: Sequence[ReadableSpan]) -> bytes:  # type: ignore[override]
                 return data.payload if isinstance(data, _Encoded) else encode_export_request(data)
 
-            def export_encoded(self, spans: Sequence[ReadableSpan], payload: bytes) -> SpanExportResult:
-                """Export ``spans`` as ``payload``, their encoding already made (with Sentry's, in one pass)."""
-                return self.export(_Encoded(spans, payload))
+            def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+                return self.export_encoded(spans, encode_export_request(spans))
 
+            def export_encoded(self, spans: Sequence[ReadableSpan], payload: bytes) -> SpanExportResult:
+                """Export ``spans`` as ``payload``, their encoding already made (with Sentry's, in one
+                pass), in parts when it is over the request limit."""
+                if len(payload) <= max_request_bytes:
+                    return super().export(_Encoded(spans, payload))
+                requests, oversized = encode_export_requests(spans, max_request_bytes)
+                results = []
+                for part, part_payload in requests:
+                    results.append(super().export(_Encoded(part, part_payload)))
+                if oversized:
+                    self._leave_out(len(oversized))
+                failed = oversized or any(result is not SpanExportResult.SUCCESS for result in results)
+                return SpanExportResult.FAILURE if failed else SpanExportResult.SUCCESS
+
+            def _leave_out(self, count: int) -> None:
+                """Count spans no request can carry as failed exports (``error_type="SpanTooLarge"``), say why once."""
+                with self._metrics.export_operation(count) as result:
+                    result.error = SpanTooLarge(f"a span's encoding exceeds {max_request_bytes} bytes")
+                log_once(
+                    "otlp-span-too-large",
+                    "otelkit: %d span(s) left out of the OTLP export: each is larger than otlp.max_request_bytes"
+                    " (%d) on its own, which the receiver would refuse; large attribute values (stack traces,"
+                    " statements) are the usual cause, and OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT bounds them",
+                    count,
+                    max_request_bytes,
+                )
+
+        max_request_bytes = otlp.max_request_bytes
         return FastEncodingGrpcExporter(
             endpoint=otlp.endpoint,
             insecure=(otlp.endpoint or "").startswith("http://"),

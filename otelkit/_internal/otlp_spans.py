@@ -291,6 +291,48 @@ def encode_export_request(
     return _request(_grouped(spans), [encode_span(span, attributes_encoder) for span in spans])
 
 
+_LENGTH_SLACK = 4
+"""Bytes a ResourceSpans or ScopeSpans length prefix can grow by once filled (a varint below 2**28)."""
+
+
+def encode_export_requests(
+    spans: Sequence[ReadableSpan], max_bytes: int
+) -> tuple[list[tuple[list[ReadableSpan], bytes]], list[ReadableSpan]]:
+    """``spans`` as consecutive export requests of at most ``max_bytes`` each, and the spans too
+    large for any request on their own.
+
+    Why: a receiver refuses a message over its limit whole (gRPC servers, the collector's
+    included, take 4 MiB by default), so one batch of spans carrying stack traces or SQL would
+    lose every span in it, after retries that hold up the export thread.
+    """
+    encoded = [encode_span(span) for span in spans]
+    groups = _grouped(spans)
+    framing = len(_request(groups, [b""] * len(spans))) - 2 * len(spans)  # the requests' shared part
+    framing += _LENGTH_SLACK * sum(1 + len(scopes) for _, scopes in groups)
+    requests: list[tuple[list[ReadableSpan], bytes]] = []
+    oversized: list[ReadableSpan] = []
+    part: list[int] = []
+    size = framing
+
+    def close_part() -> None:
+        chunk = [spans[at] for at in part]
+        requests.append((chunk, _request(_grouped(chunk), [encoded[at] for at in part])))
+
+    for position, span_bytes in enumerate(encoded):
+        cost = 1 + len(_varint(len(span_bytes))) + len(span_bytes)
+        if framing + cost > max_bytes:
+            oversized.append(spans[position])
+            continue
+        if size + cost > max_bytes:
+            close_part()
+            part, size = [], framing
+        part.append(position)
+        size += cost
+    if part:
+        close_part()
+    return requests, oversized
+
+
 def encode_export_request_twice(spans: Sequence[ReadableSpan], second: SecondEncoding) -> tuple[bytes, bytes]:
     """The request `encode_export_request` makes, and the one for a second destination, in one pass:
     every field but the changed attributes is encoded once, and the second attributes are

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from enum import IntEnum
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -13,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
-from otelkit._internal.otlp_spans import encode_export_request
+from otelkit._internal.otlp_spans import encode_export_request, encode_export_requests
 
 
 def make_spans() -> list[ReadableSpan]:
@@ -180,3 +181,56 @@ def test_an_int_subclass_value_encodes_as_its_integer() -> None:
     spans = exporter.get_finished_spans()
     (sent,) = ExportTraceServiceRequest.FromString(encode_export_request(spans)).resource_spans[0].scope_spans[0].spans
     assert {a.key: a.value.int_value for a in sent.attributes} == {"status": 200}  # 2**63 is past int64: left out
+
+
+def padded_spans(count: int, pad: int) -> list[ReadableSpan]:
+    """``make_spans`` (two resources, two scopes each) repeated, each span carrying ``pad`` bytes more.
+    One call's spans are reused: their resources stay the same objects, grouped as the SDK groups them."""
+    spans: list[ReadableSpan] = []
+    originals = make_spans()
+    while len(spans) < count:
+        for span in originals:
+            spans.append(
+                ReadableSpan(
+                    name=span.name,
+                    context=span.context,
+                    parent=span.parent,
+                    resource=span.resource,
+                    attributes={**(span.attributes or {}), "padding": "p" * pad, "n": len(spans)},
+                    events=span.events,
+                    links=span.links,
+                    kind=span.kind,
+                    status=span.status,
+                    start_time=span.start_time,
+                    end_time=span.end_time,
+                    instrumentation_scope=span.instrumentation_scope,
+                )
+            )
+    return spans[:count]
+
+
+def test_requests_over_the_limit_are_split_in_order_and_each_parses_to_the_sdks_message() -> None:
+    spans = padded_spans(40, 700)
+    whole = len(encode_export_request(spans))
+    for max_bytes in (whole, whole - 1, whole // 2, whole // 3, 5000, 3000):
+        requests, oversized = encode_export_requests(spans, max_bytes)
+        assert oversized == []
+        assert [span for part, _ in requests for span in part] == spans  # each span once, in order
+        for part, payload in requests:
+            assert len(payload) <= max_bytes
+            assert ExportTraceServiceRequest.FromString(payload) == encode_spans(part)
+        # Greedy, not needlessly small: a part with the next part's first span would not have fitted.
+        for (part, _), (following, _) in itertools.pairwise(requests):
+            assert len(encode_export_request([*part, following[0]])) > max_bytes - 16
+    assert len(encode_export_requests(spans, whole + 64)[0]) == 1  # the estimate's slack is a few bytes a group
+    assert len(encode_export_requests(spans, whole // 3)[0]) in (3, 4)
+
+
+def test_a_span_too_large_for_any_request_is_returned_apart_and_the_others_still_go() -> None:
+    spans = padded_spans(6, 100)
+    huge = padded_spans(1, 50_000)[0]
+    batch = [*spans[:3], huge, *spans[3:]]
+    requests, oversized = encode_export_requests(batch, 20_000)
+    assert oversized == [huge]
+    assert [span for part, _ in requests for span in part] == spans
+    assert encode_export_requests([huge], 20_000) == ([], [huge])

@@ -208,3 +208,30 @@ def test_counts_names_latency_and_exemplars_survive_the_pipeline(
     }
     assert trace_ids, "no exemplar reached Prometheus"
     assert trace_ids <= received
+
+
+def test_five_megabytes_of_spans_cross_both_hops_within_grpcs_message_limit(
+    pipeline: tuple[Collector, Prometheus], trace_sink: tuple[OtlpSink, int]
+) -> None:
+    """512 spans carrying 10 kB each (stack traces, statements): the SDK splits its batch for the
+    collector, and the collector splits its merged batch for the backend (the sink, a gRPC server
+    with the default 4 MiB limit, as Tempo's), so every span arrives once."""
+    collector, _ = pipeline
+    sink, _ = trace_sink
+    handle = otelkit.init(
+        service={"name": "e2e-large-spans"},
+        otlp={"endpoint": collector.grpc_endpoint, "metrics": False},
+        prometheus={"enabled": False},
+        metrics={"system_metrics": False},
+    )
+    names = [f"large-{index}" for index in range(512)]
+    for name in names:
+        with handle.tracer.start_as_current_span(name, attributes={"exception.stacktrace": "s" * 10_000}):
+            pass
+    handle.force_flush()
+
+    def arrived() -> list[str]:
+        return [name for name in sink.span_names() if name.startswith("large-")]
+
+    assert sink.wait_for(lambda: len(arrived()) >= len(names), timeout=30), f"{len(arrived())} of {len(names)} arrived"
+    assert sorted(arrived()) == sorted(names)  # each once

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import otelkit
 from otelkit.testing import MetricsCapture
 from tests.support.otlp_sink import OtlpSink, start_grpc_sink
-from tests.support.ports import free_port
+from tests.support.ports import refused_port
 
 QUIET = {"metrics": {"system_metrics": False}}
 
@@ -91,7 +91,7 @@ def test_readiness_with_asyncio_redis_and_an_async_engine(
 
 def test_a_dead_database_fails_readiness_without_leaking_its_password(otelkit_capture: MetricsCapture) -> None:
     app = FastAPI()
-    engine = sqlalchemy.create_engine(f"postgresql+psycopg://app:s3cret@127.0.0.1:{free_port()}/app")
+    engine = sqlalchemy.create_engine(f"postgresql+psycopg://app:s3cret@127.0.0.1:{refused_port()}/app")
     otelkit.init(app, **QUIET).instrument_sqlalchemy(engine, name="primary")
     response = TestClient(app).get("/health/detailed")
     assert response.status_code == 503

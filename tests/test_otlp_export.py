@@ -110,10 +110,10 @@ def test_sampler_ratio_zero_exports_no_spans(sink_endpoint: tuple[OtlpSink, str,
 def test_spans_dropped_while_the_collector_is_down_are_counted() -> None:
     from prometheus_client import generate_latest
 
-    from tests.support.ports import free_port
+    from tests.support.ports import refused_port
 
     handle = otelkit.init(
-        otlp={"endpoint": f"http://127.0.0.1:{free_port()}", "timeout_seconds": 0.5, "metrics": False},
+        otlp={"endpoint": f"http://127.0.0.1:{refused_port()}", "timeout_seconds": 0.5, "metrics": False},
         tracing={"max_queue_size": 4, "max_export_batch_size": 4},
         metrics={"system_metrics": False},
     )

@@ -17,7 +17,7 @@ from otelkit.devstack import StateDir, components, stack, supervisor
 from otelkit.devstack.components import Options
 from otelkit.devstack.external import BadURL, ExternalPostgres, ExternalRedis, redact
 from otelkit.devstack.ports import DEFAULT_PORTS
-from tests.support.ports import free_port
+from tests.support.ports import refused_port
 
 PORTS = {name: 21000 + index for index, name in enumerate(DEFAULT_PORTS) if name not in ("postgres", "redis")}
 SECRET = "hunter2-secret"
@@ -127,7 +127,7 @@ def test_a_bad_url_is_refused_naming_the_option_with_the_password_masked(
 def test_a_server_that_does_not_answer_is_refused_before_anything_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"redis://:{SECRET}@127.0.0.1:{free_port()}/0"
+    url = f"redis://:{SECRET}@127.0.0.1:{refused_port()}/0"
     code, err = up(tmp_path, f"--redis-url={url}", capsys=capsys)
     assert code == 1
     assert f"--redis-url {redact(url)}: " in err and "refused" in err, err
@@ -166,7 +166,7 @@ def test_the_stack_built_on_external_servers_has_no_own_ones_and_gives_their_url
 def test_status_shows_external_servers_probed_and_masked(tmp_path: Path, postgres_url: str) -> None:
     state = StateDir(tmp_path)
     postgres = ExternalPostgres.parse(with_password(postgres_url, SECRET), "--postgres-url")  # trust auth
-    dead = ExternalRedis.parse(f"redis://127.0.0.1:{free_port()}/0", "--redis-url")
+    dead = ExternalRedis.parse(f"redis://127.0.0.1:{refused_port()}/0", "--redis-url")
     Options(postgres=postgres, redis=dead).save(state)
     assert (tmp_path / "options.json").stat().st_mode & 0o077 == 0  # it holds the password
     state.write_json(PORTS, "ports.json")

@@ -8,12 +8,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
 import pytest
 
 from tests.support.pipeline import Collector, Prometheus, serve_worker_app, start_collector
+from tests.support.ports import held_ports
 from tests.support.processes import Server
 
 pytestmark = pytest.mark.slow
@@ -102,7 +104,8 @@ def test_collector_down_for_30s_loses_no_request_and_no_count(
         os.killpg(collector.server.process.pid, signal.SIGKILL)
         collector.server.process.wait()
         rss_at_kill = app.memory_info().rss
-        time.sleep(30)
+        with held_ports(collector_addresses(collector)):
+            time.sleep(30)
         rss_after_outage = app.memory_info().rss
         restarted = restart(collector, logs)
         time.sleep(3)
@@ -129,6 +132,11 @@ def test_collector_down_for_30s_loses_no_request_and_no_count(
         server.stop()
         if restarted is not None:
             restarted.stop()
+
+
+def collector_addresses(collector: Collector) -> list[str]:
+    urls = (collector.grpc_endpoint, collector.http_endpoint, collector.health_url)
+    return [*(urlsplit(url).netloc for url in urls), collector.exporter_address, collector.telemetry_address]
 
 
 def restart(collector: Collector, log_dir: Path) -> Server:

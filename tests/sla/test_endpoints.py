@@ -14,7 +14,7 @@ import otelkit
 from otelkit.settings import DEFAULT_BUCKETS
 from otelkit.sla import bucket_quantile, record_names
 from otelkit.testing import MetricsCapture
-from tests.support.ports import free_port
+from tests.support.ports import refused_port
 
 QUIET = {"metrics": {"system_metrics": False}}
 RULES = Path(__file__).resolve().parents[2] / "stack" / "prometheus" / "rules"
@@ -88,7 +88,7 @@ def http_series(client: TestClient) -> list[str]:
 
 def test_otelkits_own_endpoints_are_not_the_services_traffic(otelkit_capture: MetricsCapture) -> None:
     """A Prometheus outage (503s) or a dashboard polling /sla/status must not move the service's error rate."""
-    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{refused_port()}"  # nothing listens there
     app, _ = app_with_work(sla={"prometheus_url": url, "prometheus_timeout_seconds": 1})
     client = TestClient(app)
     for path in ("/sla/status", "/sla/status", "/sla/status", "/sla/uptime", "/health/detailed", "/health"):
@@ -100,7 +100,7 @@ def test_otelkits_own_endpoints_are_not_the_services_traffic(otelkit_capture: Me
 
 
 def test_measured_on_request_otelkits_endpoints_carry_their_own_path(otelkit_capture: MetricsCapture) -> None:
-    url = f"http://127.0.0.1:{free_port()}"
+    url = f"http://127.0.0.1:{refused_port()}"
     app, _ = app_with_work(
         sla={"prometheus_url": url, "prometheus_timeout_seconds": 1}, http={"measure_own_endpoints": True}
     )
@@ -114,7 +114,7 @@ def test_measured_on_request_otelkits_endpoints_carry_their_own_path(otelkit_cap
 
 
 def test_a_prometheus_that_does_not_answer_is_a_503_with_the_reason(otelkit_capture: MetricsCapture) -> None:
-    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{refused_port()}"  # nothing listens there
     app, handle = app_with_work(
         service={"name": "checkout"}, sla={"prometheus_url": url, "prometheus_timeout_seconds": 2}
     )

@@ -29,7 +29,7 @@ from otelkit.synthetic import SyntheticRunner
 from stack.prometheus import generate
 from stack.prometheus.rules_config import CONFIG
 from tests.support.pipeline import Collector, start_collector
-from tests.support.ports import free_port
+from tests.support.ports import refused_port
 from tests.support.processes import Server
 from tests.support.prometheus import Prometheus
 from tests.synthetic.target import Target, serve, wait_until
@@ -228,7 +228,7 @@ def test_two_cli_runners_with_the_default_job_feed_sla_uptime_as_one(
     assert target.handle.settings.sla.synthetic_job == DEFAULT_SERVICE_NAME
     checks = tmp_path / "checks.yaml"
     every = {"interval_seconds": 0.3, "jitter": 0, "timeout_seconds": 2}
-    down_url = f"http://127.0.0.1:{free_port()}/health"
+    down_url = f"http://127.0.0.1:{refused_port()}/health"
     checks.write_text(
         yaml.safe_dump(
             {"checks": [{"name": "api", "url": "/gate", **every}, {"name": "down", "url": down_url, **every}]}
@@ -290,7 +290,7 @@ def test_prometheus_answering_an_error_is_a_503_with_its_reason(
     checks = tmp_path / "checks.yaml"
     checks.write_text(
         yaml.safe_dump(
-            {"checks": [{"name": "down", "url": f"http://127.0.0.1:{free_port()}/", "interval_seconds": 0.3}]}
+            {"checks": [{"name": "down", "url": f"http://127.0.0.1:{refused_port()}/", "interval_seconds": 0.3}]}
         )
     )
     runner = runner_process("runner", checks, "http://127.0.0.1:1", collector, tmp_path)

@@ -27,7 +27,7 @@ import yaml
 
 from tests.support.alertmanager import SMTP_PASSWORD, SMTP_USER, Alertmanager, write_test_copy
 from tests.support.pagerduty import PagerDutyDouble
-from tests.support.ports import free_port
+from tests.support.ports import free_port, refused_port
 from tests.support.prometheus import Prometheus, write_prometheus_config, write_rules
 from tests.support.smtp_sink import SmtpSink
 from tests.support.webhook_sink import WebhookSink
@@ -113,8 +113,8 @@ def _prometheus_config(tmp_path: Path, members: list[Alertmanager], static_expor
     path = write_prometheus_config(tmp_path, free_port(), [member.url for member in members])
     config = yaml.safe_load(path.read_text())
     config["scrape_configs"] = [
-        {"job_name": "orders", "static_configs": [{"targets": [f"127.0.0.1:{free_port()}"]}]},
-        {"job_name": "search", "static_configs": [{"targets": [f"127.0.0.1:{free_port()}"]}]},
+        {"job_name": "orders", "static_configs": [{"targets": [f"127.0.0.1:{refused_port()}"]}]},
+        {"job_name": "search", "static_configs": [{"targets": [f"127.0.0.1:{refused_port()}"]}]},
         {"job_name": "inventory", "static_configs": [{"targets": [static_exporter]}]},
     ]
     path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -24,7 +24,7 @@ from otelkit.synthetic import Check, SyntheticRunner, first_delay, next_delay
 from otelkit.testing import MetricsCapture
 from tests.support.asgi_server import serve
 from tests.support.otlp_sink import OtlpSink, start_grpc_sink
-from tests.support.ports import free_port
+from tests.support.ports import refused_port
 from tests.synthetic.target import DELAYS, Target, wait_until
 
 QUIET = {"metrics": {"system_metrics": False}}
@@ -40,7 +40,7 @@ def api_check(base_url: str) -> Check:
 
 
 def down_check() -> Check:
-    return Check(name="down", steps=[{"url": f"http://127.0.0.1:{free_port()}/health"}], timeout_seconds=1)
+    return Check(name="down", steps=[{"url": f"http://127.0.0.1:{refused_port()}/health"}], timeout_seconds=1)
 
 
 def test_injected_failures_give_exactly_the_scheduled_metrics_and_sla(otelkit_capture: MetricsCapture) -> None:
@@ -170,7 +170,7 @@ def test_checks_past_the_cardinality_limit_fold_into_the_overflow_series_and_war
     otelkit_capture: MetricsCapture, caplog: pytest.LogCaptureFixture
 ) -> None:
     otelkit.init(metrics={"system_metrics": False, "cardinality_limit": 5})
-    second = Check(name="second", url=f"http://127.0.0.1:{free_port()}/health", timeout_seconds=1)
+    second = Check(name="second", url=f"http://127.0.0.1:{refused_port()}/health", timeout_seconds=1)
     with caplog.at_level(logging.WARNING, logger="otelkit"):
         asyncio.run(SyntheticRunner([down_check(), second]).run_once())  # "down" declares all 5 series
         assert otelkit_capture.value("synthetic_checks_total", check="down", result="error") == 1

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
 from opentelemetry.proto.metrics.v1 import metrics_pb2
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 import otelkit
 from tests.support.otlp_sink import OtlpSink, start_grpc_sink, start_http_sink
+from tests.support.ports import refused_port
 
 CUMULATIVE = metrics_pb2.AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 
@@ -110,8 +114,6 @@ def test_sampler_ratio_zero_exports_no_spans(sink_endpoint: tuple[OtlpSink, str,
 def test_spans_dropped_while_the_collector_is_down_are_counted() -> None:
     from prometheus_client import generate_latest
 
-    from tests.support.ports import refused_port
-
     handle = otelkit.init(
         otlp={"endpoint": f"http://127.0.0.1:{refused_port()}", "timeout_seconds": 0.5, "metrics": False},
         tracing={"max_queue_size": 4, "max_export_batch_size": 4},
@@ -172,32 +174,90 @@ def test_the_default_limit_fits_a_grpc_receivers_default(grpc_sink: tuple[OtlpSi
     assert len(sink.trace_requests) == 2
 
 
-def test_a_span_larger_than_any_request_is_left_out_counted_and_logged_once(
-    grpc_sink: tuple[OtlpSink, str], caplog: pytest.LogCaptureFixture
-) -> None:
+def exported_spans(handle: otelkit.Otelkit) -> dict[str, float]:
+    """``otel_sdk_exporter_span_exported_total`` by ``error_type`` ("" for exported)."""
     from prometheus_client import generate_latest
 
+    assert handle.prometheus_registry is not None
+    counts: dict[str, float] = {}
+    for line in generate_latest(handle.prometheus_registry).decode().splitlines():
+        if line.startswith("otel_sdk_exporter_span_exported_total"):
+            match = re.search(r'error_type="([^"]*)"', line)
+            error_type = match.group(1) if match else ""
+            counts[error_type] = counts.get(error_type, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def test_spans_larger_than_any_request_are_left_out_counted_and_logged_once(
+    grpc_sink: tuple[OtlpSink, str], caplog: pytest.LogCaptureFixture
+) -> None:
     sink, endpoint = grpc_sink
     handle = otelkit.init(
         otlp={"endpoint": endpoint, "metrics": False, "max_request_bytes": 20_000},
         metrics={"system_metrics": False},
     )
-    registry = handle.prometheus_registry
-    assert registry is not None
-
-    def too_large_counted() -> float:
-        for line in generate_latest(registry).decode().splitlines():
-            if line.startswith("otel_sdk_exporter_span_exported_total") and 'error_type="SpanTooLarge"' in line:
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
-
     with caplog.at_level(logging.WARNING, logger="otelkit"):
-        for round_ in range(2):
-            traced(handle, [f"before-{round_}"], 10)
-            traced(handle, [f"huge-{round_}"], 30_000)
-            traced(handle, [f"after-{round_}"], 10)
-            handle.force_flush()
-            assert too_large_counted() == round_ + 1
-    assert sink.span_names() == ["before-0", "after-0", "before-1", "after-1"]
+        traced(handle, ["before-0"], 10)
+        traced(handle, ["huge-0"], 30_000)
+        traced(handle, ["after-0"], 10)
+        handle.force_flush()
+        assert exported_spans(handle).get("SpanTooLarge") == 1
+        for name, padding in (("huge-1", 30_000), ("between-1", 10), ("huge-2", 30_000), ("after-1", 10)):
+            traced(handle, [name], padding)  # two too large in one batch
+        handle.force_flush()
+        assert exported_spans(handle).get("SpanTooLarge") == 3
+    assert sink.span_names() == ["before-0", "after-0", "between-1", "after-1"]
     warnings = [record.getMessage() for record in caplog.records if "max_request_bytes" in record.getMessage()]
     assert len(warnings) == 1 and "1 span(s)" in warnings[0] and "(20000)" in warnings[0]
+
+
+def sdk_spans(names: list[str], padding: int) -> list[ReadableSpan]:
+    provider = TracerProvider()
+    tracer = provider.get_tracer("direct")
+    spans = []
+    for name in names:
+        span = tracer.start_span(name, attributes={"padding": "p" * padding})
+        span.end()
+        spans.append(span)
+    return spans  # type: ignore[return-value]
+
+
+def test_the_exporter_says_failure_when_spans_were_left_out_and_splits_pre_encoded_batches(
+    grpc_sink: tuple[OtlpSink, str],
+) -> None:
+    """``export_encoded`` is the Sentry fan-out's way in: its batch is split as ``export``'s is."""
+    from otelkit._internal.exporters import otlp_span_exporter
+    from otelkit._internal.otlp_spans import encode_export_request
+    from otelkit.settings import OtlpSettings
+
+    sink, endpoint = grpc_sink
+    exporter = otlp_span_exporter(OtlpSettings(endpoint=endpoint, max_request_bytes=20_000))
+    try:
+        fitting = sdk_spans([f"fits-{index}" for index in range(30)], 2000)
+        assert exporter.export_encoded(fitting, encode_export_request(fitting)) is SpanExportResult.SUCCESS
+        assert sink.span_names() == [f"fits-{index}" for index in range(30)] and len(sink.trace_requests) >= 3
+        with_huge = [*sdk_spans(["ok"], 10), *sdk_spans(["huge"], 30_000)]
+        assert exporter.export(with_huge) is SpanExportResult.FAILURE
+        assert sink.span_names()[-1] == "ok"
+    finally:
+        exporter.shutdown()
+
+
+def test_after_a_failed_part_the_rest_of_the_batch_is_abandoned_and_counted() -> None:
+    """With the collector down, a batch in four parts costs one timeout, not four; every span is counted."""
+    handle = otelkit.init(
+        otlp={
+            "endpoint": f"http://127.0.0.1:{refused_port()}",
+            "timeout_seconds": 0.5,
+            "metrics": False,
+            "max_request_bytes": 20_000,
+        },
+        metrics={"system_metrics": False},
+    )
+    traced(handle, [f"work-{index}" for index in range(30)], 2000)
+    handle.force_flush()
+    counts = exported_spans(handle)
+    failed = {error_type: count for error_type, count in counts.items() if error_type not in ("", "ExportAbandoned")}
+    assert len(failed) == 1 and 0 < next(iter(failed.values())) < 30  # the first part: sent, refused
+    assert counts.get("ExportAbandoned", 0) == 30 - next(iter(failed.values()))  # the parts after it
+    assert counts.get("", 0) == 0

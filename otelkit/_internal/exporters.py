@@ -163,6 +163,10 @@ class SpanTooLarge(ValueError):
     """A span whose encoding alone is over ``otlp.max_request_bytes``: the ``error_type`` it is counted under."""
 
 
+class ExportAbandoned(RuntimeError):
+    """Spans of a split batch not sent after an earlier part failed: the ``error_type`` they are counted under."""
+
+
 class _Encoded(list[ReadableSpan]):
     """A batch with its wire encoding, for the gRPC exporter's ``_translate_data``."""
 
@@ -206,30 +210,37 @@ def otlp_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None 
 
             def export_encoded(self, spans: Sequence[ReadableSpan], payload: bytes) -> SpanExportResult:
                 """Export ``spans`` as ``payload``, their encoding already made (with Sentry's, in one
-                pass), in parts when it is over the request limit."""
-                if len(payload) <= max_request_bytes:
+                pass), in parts when it is over the request limit.
+
+                After a part fails (its retries spent), the parts left are not sent: each would wait
+                out the whole timeout again while the span queue fills. Their spans are counted as
+                failed (``error_type="ExportAbandoned"``), as are spans too large for any request."""
+                if len(payload) <= max_request_bytes or self._shutdown:
                     return super().export(_Encoded(spans, payload))
                 requests, oversized = encode_export_requests(spans, max_request_bytes)
-                results = []
-                for part, part_payload in requests:
-                    results.append(super().export(_Encoded(part, part_payload)))
                 if oversized:
-                    self._leave_out(len(oversized))
-                failed = oversized or any(result is not SpanExportResult.SUCCESS for result in results)
-                return SpanExportResult.FAILURE if failed else SpanExportResult.SUCCESS
+                    self._count_failed(len(oversized), SpanTooLarge(f"encoded alone over {max_request_bytes} bytes"))
+                    log_once(
+                        "otlp-span-too-large",
+                        "otelkit: %d span(s) left out of the OTLP export: each is larger than"
+                        " otlp.max_request_bytes (%d) on its own, which the receiver would refuse; large"
+                        " attribute values (stack traces, statements) are the usual cause, and"
+                        " OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT bounds them",
+                        len(oversized),
+                        max_request_bytes,
+                    )
+                for sent, (part, part_payload) in enumerate(requests):
+                    if super().export(_Encoded(part, part_payload)) is not SpanExportResult.SUCCESS:
+                        abandoned = sum(len(rest) for rest, _ in requests[sent + 1 :])
+                        if abandoned:
+                            self._count_failed(abandoned, ExportAbandoned("an earlier part of the batch failed"))
+                        return SpanExportResult.FAILURE
+                return SpanExportResult.FAILURE if oversized else SpanExportResult.SUCCESS
 
-            def _leave_out(self, count: int) -> None:
-                """Count spans no request can carry as failed exports (``error_type="SpanTooLarge"``), say why once."""
+            def _count_failed(self, count: int, error: Exception) -> None:
+                """In the SDK's ``otel_sdk_exporter_span_exported_total``, with ``error_type`` the error's class."""
                 with self._metrics.export_operation(count) as result:
-                    result.error = SpanTooLarge(f"a span's encoding exceeds {max_request_bytes} bytes")
-                log_once(
-                    "otlp-span-too-large",
-                    "otelkit: %d span(s) left out of the OTLP export: each is larger than otlp.max_request_bytes"
-                    " (%d) on its own, which the receiver would refuse; large attribute values (stack traces,"
-                    " statements) are the usual cause, and OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT bounds them",
-                    count,
-                    max_request_bytes,
-                )
+                    result.error = error
 
         max_request_bytes = otlp.max_request_bytes
         return FastEncodingGrpcExporter(

@@ -291,8 +291,8 @@ def encode_export_request(
     return _request(_grouped(spans), [encode_span(span, attributes_encoder) for span in spans])
 
 
-_LENGTH_SLACK = 4
-"""Bytes a ResourceSpans or ScopeSpans length prefix can grow by once filled (a varint below 2**28)."""
+_GROUP_FRAMING = 6
+"""A ResourceSpans or ScopeSpans field's tag and length prefix, at most: 1 + a varint below 2**35."""
 
 
 def encode_export_requests(
@@ -303,31 +303,51 @@ def encode_export_requests(
 
     Why: a receiver refuses a message over its limit whole (gRPC servers, the collector's
     included, take 4 MiB by default), so one batch of spans carrying stack traces or SQL would
-    lose every span in it, after retries that hold up the export thread.
+    lose every span in it, after retries that hold up the export thread. A part is filled while
+    its size, counted from above (each resource and scope it holds at most once), stays within
+    the limit.
     """
     encoded = [encode_span(span) for span in spans]
-    groups = _grouped(spans)
-    framing = len(_request(groups, [b""] * len(spans))) - 2 * len(spans)  # the requests' shared part
-    framing += _LENGTH_SLACK * sum(1 + len(scopes) for _, scopes in groups)
+    headers: dict[int, int] = {}  # id of a resource or scope -> what its fields add to a request
+
+    def header_size(owner: Any, fields: Callable[[Any], tuple[bytes, bytes]]) -> int:
+        size = headers.get(id(owner))
+        if size is None:
+            head, tail = fields(owner)
+            size = headers[id(owner)] = _GROUP_FRAMING + len(head) + len(tail)
+        return size
+
     requests: list[tuple[list[ReadableSpan], bytes]] = []
     oversized: list[ReadableSpan] = []
     part: list[int] = []
-    size = framing
+    groups: set[tuple[int, int]] = set()  # (resource, scope) ids in the part
+    resources: set[int] = set()
+    size = 0
 
     def close_part() -> None:
         chunk = [spans[at] for at in part]
         requests.append((chunk, _request(_grouped(chunk), [encoded[at] for at in part])))
 
-    for position, span_bytes in enumerate(encoded):
-        cost = 1 + len(_varint(len(span_bytes))) + len(span_bytes)
-        if framing + cost > max_bytes:
-            oversized.append(spans[position])
+    for position, span in enumerate(spans):
+        resource, scope = _resource_and_scope(span)
+        resource_size = header_size(resource, _resource_fields)
+        scope_size = header_size(scope, _scope_fields)
+        span_size = 1 + len(_varint(len(encoded[position]))) + len(encoded[position])
+        if resource_size + scope_size + span_size > max_bytes:
+            oversized.append(span)
             continue
-        if size + cost > max_bytes:
+        group = (id(resource), id(scope))
+        added = span_size
+        if group not in groups:
+            added += scope_size + (0 if id(resource) in resources else resource_size)
+        if size + added > max_bytes:
             close_part()
-            part, size = [], framing
+            part, groups, resources = [], set(), set()
+            added, size = resource_size + scope_size + span_size, 0
         part.append(position)
-        size += cost
+        groups.add(group)
+        resources.add(id(resource))
+        size += added
     if part:
         close_part()
     return requests, oversized
@@ -369,10 +389,7 @@ def _grouped(spans: Sequence[ReadableSpan]) -> _Groups:
     # first: hashing an InstrumentationScope runs Python code.
     by_resource: dict[int, tuple[Any, dict[Any, list[int]], dict[int, list[int]]]] = {}
     for position, span in enumerate(spans):
-        if span.__class__ in _FIELDS_READABLE:
-            resource, scope = span._resource, span._instrumentation_scope
-        else:
-            resource, scope = span.resource, span.instrumentation_scope
+        resource, scope = _resource_and_scope(span)
         entry = by_resource.get(id(resource))
         if entry is None:
             entry = by_resource[id(resource)] = (resource, {}, {})
@@ -386,23 +403,37 @@ def _grouped(spans: Sequence[ReadableSpan]) -> _Groups:
 def _request(groups: _Groups, encoded: list[bytes]) -> bytes:
     request = []
     for resource, scopes in groups:
-        resource_bytes = _attributes(1, resource.attributes) if resource is not None else b""
-        body = [_len_field(1, resource_bytes)]
+        resource_head, resource_tail = _resource_fields(resource)
+        body = [resource_head]
         for scope, positions in scopes:
-            scope_bytes = b""
-            if scope is not None:
-                scope_bytes = (
-                    _string_field(1, scope.name)
-                    + _string_field(2, scope.version or "")
-                    + _attributes(3, getattr(scope, "attributes", None))
-                )
-            scope_spans = _len_field(1, scope_bytes) + b"".join(
-                [b"\x12" + _varint(len(encoded[at])) + encoded[at] for at in positions]
-            )
-            if scope is not None and scope.schema_url:
-                scope_spans += _string_field(3, scope.schema_url)
-            body.append(_len_field(2, scope_spans))
-        if resource is not None and resource.schema_url:
-            body.append(_string_field(3, resource.schema_url))
+            scope_head, scope_tail = _scope_fields(scope)
+            spans = b"".join([b"\x12" + _varint(len(encoded[at])) + encoded[at] for at in positions])
+            body.append(_len_field(2, scope_head + spans + scope_tail))
+        body.append(resource_tail)
         request.append(_len_field(1, b"".join(body)))
     return b"".join(request)
+
+
+def _resource_fields(resource: Any) -> tuple[bytes, bytes]:
+    """A ResourceSpans' fields before its ScopeSpans (the resource) and after them (its schema URL)."""
+    if resource is None:
+        return _len_field(1, b""), b""
+    return _len_field(1, _attributes(1, resource.attributes)), _string_field(3, resource.schema_url or "")
+
+
+def _scope_fields(scope: Any) -> tuple[bytes, bytes]:
+    """A ScopeSpans' fields before its spans (the scope) and after them (its schema URL)."""
+    if scope is None:
+        return _len_field(1, b""), b""
+    scope_bytes = (
+        _string_field(1, scope.name)
+        + _string_field(2, scope.version or "")
+        + _attributes(3, getattr(scope, "attributes", None))
+    )
+    return _len_field(1, scope_bytes), _string_field(3, scope.schema_url or "")
+
+
+def _resource_and_scope(span: ReadableSpan) -> tuple[Any, Any]:
+    if span.__class__ in _FIELDS_READABLE:
+        return span._resource, span._instrumentation_scope
+    return span.resource, span.instrumentation_scope

@@ -234,3 +234,35 @@ def test_a_span_too_large_for_any_request_is_returned_apart_and_the_others_still
     assert oversized == [huge]
     assert [span for part, _ in requests for span in part] == spans
     assert encode_export_requests([huge], 20_000) == ([], [huge])
+
+
+def test_a_span_is_too_large_only_when_its_request_alone_is_over_the_limit() -> None:
+    """Counted from above by a few bytes a group at most: never a span whose own request fits with room."""
+    max_bytes = 5000
+    for pad in range(4500, 5100, 7):
+        span = padded_spans(1, pad)[0]
+        alone = len(encode_export_request([span]))
+        requests, oversized = encode_export_requests([span], max_bytes)
+        if alone > max_bytes:
+            assert oversized == [span] and requests == [], alone
+        elif alone <= max_bytes - 24:
+            assert oversized == [] and len(requests) == 1 and len(requests[0][1]) <= max_bytes, alone
+
+
+def test_groups_elsewhere_in_the_batch_do_not_count_against_a_part() -> None:
+    """A part pays for the resources and scopes it holds, not for every one in the batch."""
+    scopes = [
+        TracerProvider(resource=Resource.create({"service.name": f"svc-{n}"})).get_tracer(f"scope-{n}" * 20)
+        for n in range(20)
+    ]
+    small = []
+    for tracer in scopes:
+        span = tracer.start_span("small")
+        span.end()
+        small.append(span)
+    big = padded_spans(1, 3000)[0]
+    max_bytes = len(encode_export_request([big])) + 8
+    requests, oversized = encode_export_requests([*small, big], max_bytes)
+    assert oversized == []
+    assert requests[-1][0] == [big]
+    assert all(len(payload) <= max_bytes for _, payload in requests)

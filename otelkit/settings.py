@@ -179,11 +179,11 @@ class OtlpSettings(BaseModel):
     export_interval_seconds: float = Field(10.0, gt=0)
     timeout_seconds: float = Field(10.0, gt=0)
     max_request_bytes: int = Field(4_000_000, ge=4096)
-    """Largest OTLP/gRPC span export request: a bigger batch goes out in parts, and a span bigger
-    on its own is left out and counted. A receiver refuses a larger message whole; gRPC servers,
-    the collector's OTLP receiver included, take at most 4 MiB (4 194 304 bytes) unless configured
-    otherwise. Below that, so that a span otelkit sends also fits the collector's own requests to
-    a backend (split at 4 100 000 bytes, collector/config.traces-otlp.yaml)."""
+    """Largest span export request: a bigger batch goes out in parts, and a span bigger on its own
+    is left out and counted. A receiver refuses a larger request whole; gRPC servers, the
+    collector's gRPC receiver included, take at most 4 MiB (4 194 304 bytes) unless configured
+    otherwise (its HTTP receiver: 20 MiB). Below that, so that a span otelkit sends also fits the
+    collector's own requests to a backend (split at 4 100 000 bytes, collector/config.traces-otlp.yaml)."""
     metrics: bool = True
     traces: bool = True
 

@@ -149,10 +149,10 @@ def traced(handle: otelkit.Otelkit, names: list[str], padding: int) -> None:
             pass
 
 
-def test_a_batch_over_the_request_limit_arrives_whole_in_parts(grpc_sink: tuple[OtlpSink, str]) -> None:
-    sink, endpoint = grpc_sink
+def test_a_batch_over_the_request_limit_arrives_whole_in_parts(sink_endpoint: tuple[OtlpSink, str, str]) -> None:
+    sink, endpoint, protocol = sink_endpoint
     handle = otelkit.init(
-        otlp={"endpoint": endpoint, "metrics": False, "max_request_bytes": 20_000},
+        otlp={"endpoint": endpoint, "protocol": protocol, "metrics": False, "max_request_bytes": 20_000},
         metrics={"system_metrics": False},
     )
     names = [f"work-{index}" for index in range(30)]
@@ -189,11 +189,11 @@ def exported_spans(handle: otelkit.Otelkit) -> dict[str, float]:
 
 
 def test_spans_larger_than_any_request_are_left_out_counted_and_logged_once(
-    grpc_sink: tuple[OtlpSink, str], caplog: pytest.LogCaptureFixture
+    sink_endpoint: tuple[OtlpSink, str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    sink, endpoint = grpc_sink
+    sink, endpoint, protocol = sink_endpoint
     handle = otelkit.init(
-        otlp={"endpoint": endpoint, "metrics": False, "max_request_bytes": 20_000},
+        otlp={"endpoint": endpoint, "protocol": protocol, "metrics": False, "max_request_bytes": 20_000},
         metrics={"system_metrics": False},
     )
     with caplog.at_level(logging.WARNING, logger="otelkit"):
@@ -223,15 +223,15 @@ def sdk_spans(names: list[str], padding: int) -> list[ReadableSpan]:
 
 
 def test_the_exporter_says_failure_when_spans_were_left_out_and_splits_pre_encoded_batches(
-    grpc_sink: tuple[OtlpSink, str],
+    sink_endpoint: tuple[OtlpSink, str, str],
 ) -> None:
     """``export_encoded`` is the Sentry fan-out's way in: its batch is split as ``export``'s is."""
     from otelkit._internal.exporters import otlp_span_exporter
     from otelkit._internal.otlp_spans import encode_export_request
     from otelkit.settings import OtlpSettings
 
-    sink, endpoint = grpc_sink
-    exporter = otlp_span_exporter(OtlpSettings(endpoint=endpoint, max_request_bytes=20_000))
+    sink, endpoint, protocol = sink_endpoint
+    exporter = otlp_span_exporter(OtlpSettings(endpoint=endpoint, protocol=protocol, max_request_bytes=20_000))
     try:
         fitting = sdk_spans([f"fits-{index}" for index in range(30)], 2000)
         assert exporter.export_encoded(fitting, encode_export_request(fitting)) is SpanExportResult.SUCCESS
@@ -243,10 +243,12 @@ def test_the_exporter_says_failure_when_spans_were_left_out_and_splits_pre_encod
         exporter.shutdown()
 
 
-def test_after_a_failed_part_the_rest_of_the_batch_is_abandoned_and_counted() -> None:
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_after_a_failed_part_the_rest_of_the_batch_is_abandoned_and_counted(protocol: str) -> None:
     """With the collector down, a batch in four parts costs one timeout, not four; every span is counted."""
     handle = otelkit.init(
         otlp={
+            "protocol": protocol,
             "endpoint": f"http://127.0.0.1:{refused_port()}",
             "timeout_seconds": 0.5,
             "metrics": False,
@@ -261,3 +263,25 @@ def test_after_a_failed_part_the_rest_of_the_batch_is_abandoned_and_counted() ->
     assert len(failed) == 1 and 0 < next(iter(failed.values())) < 30  # the first part: sent, refused
     assert counts.get("ExportAbandoned", 0) == 30 - next(iter(failed.values()))  # the parts after it
     assert counts.get("", 0) == 0
+
+
+def test_without_the_sdk_http_client_it_relies_on_the_sdks_own_exporter_is_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A later SDK release may rename the client: span export then keeps working, unsplit."""
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter
+
+    from otelkit._internal.span_exporters import http_span_exporter
+    from otelkit.settings import OtlpSettings
+
+    original = trace_exporter.OTLPSpanExporter.__init__
+
+    def without_client(self: trace_exporter.OTLPSpanExporter, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        if type(self) is not trace_exporter.OTLPSpanExporter:
+            del self._client
+
+    monkeypatch.setattr(trace_exporter.OTLPSpanExporter, "__init__", without_client)
+    exporter = http_span_exporter(OtlpSettings(endpoint=f"http://127.0.0.1:{refused_port()}", protocol="http/protobuf"))
+    assert type(exporter) is trace_exporter.OTLPSpanExporter
+    exporter.shutdown()

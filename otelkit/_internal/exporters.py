@@ -23,12 +23,10 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, ExponentialBucketHistogramAggregation
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 
 from otelkit._internal.bound_histograms import BoundHistograms
-from otelkit._internal.log_once import log_once
 from otelkit._internal.overflow import OverflowWarner
 from otelkit.settings import OtelkitSettings, OtlpSettings
 
@@ -103,7 +101,7 @@ class WatchedMetricExporter(MetricExporter):
         self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
-def _headers(otlp: OtlpSettings) -> dict[str, str]:
+def otlp_headers(otlp: OtlpSettings) -> dict[str, str]:
     return {key: value.get_secret_value() for key, value in otlp.headers.items()}
 
 
@@ -125,7 +123,7 @@ def otlp_metric_exporter(
         exporter = GrpcExporter(
             endpoint=otlp.endpoint,
             insecure=(otlp.endpoint or "").startswith("http://"),
-            headers=_headers(otlp),
+            headers=otlp_headers(otlp),
             timeout=otlp.timeout_seconds,
             preferred_temporality=CUMULATIVE,
             preferred_aggregation=aggregation,
@@ -135,7 +133,7 @@ def otlp_metric_exporter(
 
         exporter = HttpExporter(
             endpoint=f"{otlp.endpoint}/v1/metrics",
-            headers=_headers(otlp),
+            headers=otlp_headers(otlp),
             timeout=otlp.timeout_seconds,
             preferred_temporality=CUMULATIVE,
             preferred_aggregation=aggregation,
@@ -159,105 +157,12 @@ def otlp_metric_reader(settings: OtelkitSettings, warner: OverflowWarner) -> Per
     )
 
 
-class SpanTooLarge(ValueError):
-    """A span whose encoding alone is over ``otlp.max_request_bytes``: the ``error_type`` it is counted under."""
-
-
-class ExportAbandoned(RuntimeError):
-    """Spans of a split batch not sent after an earlier part failed: the ``error_type`` they are counted under."""
-
-
-class _Encoded(list[ReadableSpan]):
-    """A batch with its wire encoding, for the gRPC exporter's ``_translate_data``."""
-
-    def __init__(self, spans: Sequence[ReadableSpan], payload: bytes) -> None:
-        super().__init__(spans)
-        self.payload = payload
-
-
 def otlp_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None = None) -> SpanExporter:
+    from otelkit._internal.span_exporters import grpc_span_exporter, http_span_exporter
+
     if otlp.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-
-        from otelkit._internal.otlp_spans import encode_export_request, encode_export_requests
-
-        class PreEncodedTraceStub:
-            """``TraceService/Export`` taking the request as wire bytes (no serializer: gRPC sends them as is)."""
-
-            def __init__(self, channel: Any) -> None:
-                self.Export = channel.unary_unary(
-                    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-                    request_serializer=None,
-                    response_deserializer=ExportTraceServiceResponse.FromString,
-                )
-
-        class FastEncodingGrpcExporter(GrpcExporter):
-            """The SDK's gRPC exporter (retries, timeouts, TLS, reconnection) sending otelkit's wire encoding.
-
-            The bytes go out as encoded: parsing them into the SDK's message only to serialise it
-            again cost 12 us a span in the export thread of the process serving requests."""
-
-            def _initialize_channel_and_stub(self) -> None:
-                super()._initialize_channel_and_stub()
-                self._client = PreEncodedTraceStub(self._channel)
-
-            def _translate_data(self, data: Sequence[ReadableSpan]) -> bytes:  # type: ignore[override]
-                return data.payload if isinstance(data, _Encoded) else encode_export_request(data)
-
-            def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-                return self.export_encoded(spans, encode_export_request(spans))
-
-            def export_encoded(self, spans: Sequence[ReadableSpan], payload: bytes) -> SpanExportResult:
-                """Export ``spans`` as ``payload``, their encoding already made (with Sentry's, in one
-                pass), in parts when it is over the request limit.
-
-                After a part fails (its retries spent), the parts left are not sent: each would wait
-                out the whole timeout again while the span queue fills. Their spans are counted as
-                failed (``error_type="ExportAbandoned"``), as are spans too large for any request."""
-                if len(payload) <= max_request_bytes or self._shutdown:
-                    return super().export(_Encoded(spans, payload))
-                requests, oversized = encode_export_requests(spans, max_request_bytes)
-                if oversized:
-                    self._count_failed(len(oversized), SpanTooLarge(f"encoded alone over {max_request_bytes} bytes"))
-                    log_once(
-                        "otlp-span-too-large",
-                        "otelkit: %d span(s) left out of the OTLP export: each is larger than"
-                        " otlp.max_request_bytes (%d) on its own, which the receiver would refuse; large"
-                        " attribute values (stack traces, statements) are the usual cause, and"
-                        " OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT bounds them",
-                        len(oversized),
-                        max_request_bytes,
-                    )
-                for sent, (part, part_payload) in enumerate(requests):
-                    if super().export(_Encoded(part, part_payload)) is not SpanExportResult.SUCCESS:
-                        abandoned = sum(len(rest) for rest, _ in requests[sent + 1 :])
-                        if abandoned:
-                            self._count_failed(abandoned, ExportAbandoned("an earlier part of the batch failed"))
-                        return SpanExportResult.FAILURE
-                return SpanExportResult.FAILURE if oversized else SpanExportResult.SUCCESS
-
-            def _count_failed(self, count: int, error: Exception) -> None:
-                """In the SDK's ``otel_sdk_exporter_span_exported_total``, with ``error_type`` the error's class."""
-                with self._metrics.export_operation(count) as result:
-                    result.error = error
-
-        max_request_bytes = otlp.max_request_bytes
-        return FastEncodingGrpcExporter(
-            endpoint=otlp.endpoint,
-            insecure=(otlp.endpoint or "").startswith("http://"),
-            headers=_headers(otlp),
-            timeout=otlp.timeout_seconds,
-            meter_provider=meter_provider,
-        )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-    return HttpExporter(
-        endpoint=f"{otlp.endpoint}/v1/traces",
-        headers=_headers(otlp),
-        timeout=otlp.timeout_seconds,
-        meter_provider=meter_provider,
-    )
+        return grpc_span_exporter(otlp, meter_provider)
+    return http_span_exporter(otlp, meter_provider)
 
 
 __all__: Sequence[str] = [

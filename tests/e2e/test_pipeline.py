@@ -210,29 +210,37 @@ def test_counts_names_latency_and_exemplars_survive_the_pipeline(
     assert trace_ids <= received
 
 
-def test_five_megabytes_of_spans_cross_both_hops_within_grpcs_message_limit(
-    pipeline: tuple[Collector, Prometheus], trace_sink: tuple[OtlpSink, int]
+@pytest.mark.parametrize(("protocol", "padding"), [("grpc", 10_000), ("http/protobuf", 50_000)])
+def test_megabytes_of_spans_cross_both_hops_within_the_receivers_limits(
+    pipeline: tuple[Collector, Prometheus], trace_sink: tuple[OtlpSink, int], protocol: str, padding: int
 ) -> None:
-    """512 spans carrying 10 kB each (stack traces, statements), one of them 4 MB: the SDK splits
-    its batch for the collector, and the collector splits its merged batch for the backend (the
-    sink, a gRPC server with the default 4 MiB limit, as Tempo's), so every span arrives once."""
+    """512 spans carrying stack traces or statements, one of them of 4 MB: 5 MB over gRPC (whose
+    receivers take 4 MiB a message by default), 25 MB over HTTP (the collector's receiver takes
+    20 MiB). The SDK splits its batch for the collector, and the collector splits its merged
+    batch for the backend (the sink, a gRPC server with the default limit, as Tempo's), so every
+    span arrives once."""
     collector, _ = pipeline
     sink, _ = trace_sink
     handle = otelkit.init(
         service={"name": "e2e-large-spans"},
-        otlp={"endpoint": collector.grpc_endpoint, "metrics": False},
+        otlp={
+            "endpoint": collector.grpc_endpoint if protocol == "grpc" else collector.http_endpoint,
+            "protocol": protocol,
+            "metrics": False,
+        },
         prometheus={"enabled": False},
         metrics={"system_metrics": False},
     )
-    names = [f"large-{index}" for index in range(512)]
-    for name in names:
-        size = 3_999_000 if name == "large-100" else 10_000  # just under otelkit's limit: fits the collector's too
+    prefix = f"large-{protocol}-"
+    names = [f"{prefix}{index}" for index in range(512)]
+    for index, name in enumerate(names):
+        size = 3_999_000 if index == 100 else padding  # just under otelkit's limit: fits the collector's too
         with handle.tracer.start_as_current_span(name, attributes={"exception.stacktrace": "s" * size}):
             pass
     handle.force_flush()
 
     def arrived() -> list[str]:
-        return [name for name in sink.span_names() if name.startswith("large-")]
+        return [name for name in sink.span_names() if name.startswith(prefix)]
 
     assert sink.wait_for(lambda: len(arrived()) >= len(names), timeout=30), f"{len(arrived())} of {len(names)} arrived"
     assert sorted(arrived()) == sorted(names)  # each once

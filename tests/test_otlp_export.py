@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from opentelemetry.proto.metrics.v1 import metrics_pb2
@@ -12,6 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 import otelkit
+from otelkit._internal.otlp_spans import encode_export_request as encode
 from tests.support.otlp_sink import OtlpSink, start_grpc_sink, start_http_sink
 from tests.support.ports import refused_port
 
@@ -161,6 +164,7 @@ def test_a_batch_over_the_request_limit_arrives_whole_in_parts(sink_endpoint: tu
     assert sink.span_names() == names  # each once, in order
     assert len(sink.trace_requests) >= 3
     assert all(request.ByteSize() <= 20_000 for request in sink.trace_requests)
+    assert exported_spans(handle) == {"": 30}
 
 
 def test_the_default_limit_fits_a_grpc_receivers_default(grpc_sink: tuple[OtlpSink, str]) -> None:
@@ -278,10 +282,78 @@ def test_without_the_sdk_http_client_it_relies_on_the_sdks_own_exporter_is_used(
 
     def without_client(self: trace_exporter.OTLPSpanExporter, *args: object, **kwargs: object) -> None:
         original(self, *args, **kwargs)  # type: ignore[arg-type]
-        if type(self) is not trace_exporter.OTLPSpanExporter:
-            del self._client
+        self.renamed_client = self.__dict__.pop("_client")
 
     monkeypatch.setattr(trace_exporter.OTLPSpanExporter, "__init__", without_client)
     exporter = http_span_exporter(OtlpSettings(endpoint=f"http://127.0.0.1:{refused_port()}", protocol="http/protobuf"))
     assert type(exporter) is trace_exporter.OTLPSpanExporter
+    assert exporter._endpoint.endswith("/v1/traces")
+
+
+@pytest.fixture
+def refusing_http_endpoint() -> Iterator[str]:
+    """An OTLP/HTTP endpoint answering every request 400, as the collector does a body over its limit."""
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(400)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_spans_an_http_receiver_refuses_are_counted_as_failed(refusing_http_endpoint: str) -> None:
+    handle = otelkit.init(
+        otlp={"endpoint": refusing_http_endpoint, "protocol": "http/protobuf", "metrics": False},
+        metrics={"system_metrics": False},
+    )
+    traced(handle, [f"work-{index}" for index in range(5)], 10)
+    handle.force_flush()
+    assert exported_spans(handle) == {"ExportRefused": 5}
+
+
+def test_a_shut_down_exporter_sends_nothing_and_fails(
+    sink_endpoint: tuple[OtlpSink, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otelkit._internal import span_exporters
+    from otelkit._internal.exporters import otlp_span_exporter
+    from otelkit.settings import OtlpSettings
+
+    sink, endpoint, protocol = sink_endpoint
+    exporter = otlp_span_exporter(OtlpSettings(endpoint=endpoint, protocol=protocol, max_request_bytes=20_000))
+    encodings = []
+    monkeypatch.setattr(
+        span_exporters, "encode_export_request", lambda spans: encodings.append(len(spans)) or encode(spans)
+    )
+    assert exporter.export(sdk_spans(["sent"], 10)) is SpanExportResult.SUCCESS
+    assert encodings == [1]  # otelkit's encoder, over either protocol
     exporter.shutdown()
+    assert exporter.export(sdk_spans(["late"], 10)) is SpanExportResult.FAILURE
+    assert exporter.export(sdk_spans([f"late-{n}" for n in range(30)], 2000)) is SpanExportResult.FAILURE
+    assert sink.span_names() == ["sent"]
+
+
+def test_a_batch_that_cannot_be_encoded_is_counted_as_failed(
+    grpc_sink: tuple[OtlpSink, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otelkit._internal import span_exporters
+
+    _, endpoint = grpc_sink
+    handle = otelkit.init(otlp={"endpoint": endpoint, "metrics": False}, metrics={"system_metrics": False})
+
+    def broken(spans: object) -> bytes:
+        raise ValueError("unencodable")
+
+    monkeypatch.setattr(span_exporters, "encode_export_request", broken)
+    traced(handle, ["a", "b"], 10)
+    handle.force_flush()
+    assert exported_spans(handle) == {"ValueError": 2}

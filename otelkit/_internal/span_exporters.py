@@ -18,13 +18,18 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otelkit._internal.exporters import otlp_headers
-from otelkit._internal.log_once import log_once
+from otelkit._internal.log_once import log_exception_once, log_once
 from otelkit._internal.otlp_spans import encode_export_request, encode_export_requests
 from otelkit.settings import OtlpSettings
 
 
 class SpanTooLarge(ValueError):
     """A span whose encoding alone is over ``otlp.max_request_bytes``: the ``error_type`` it is counted under."""
+
+
+class ExportRefused(RuntimeError):
+    """An HTTP answer refusing a request (its status code is on the failure too): the SDK's own
+    exporter counts such spans as exported, with no ``error_type``."""
 
 
 class ExportAbandoned(RuntimeError):
@@ -45,7 +50,13 @@ class _SplitsRequests:
     _metrics: Any  # the SDK exporter's own counters (a no-op object while they are off)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self.export_encoded(spans, encode_export_request(spans))
+        try:
+            payload = encode_export_request(spans)
+        except Exception as error:  # counted as the SDK's exporters count a batch they cannot encode
+            log_exception_once("otlp-span-encoding", "otelkit: encoding spans for OTLP failed")
+            self._count_failed(len(spans), error)
+            return SpanExportResult.FAILURE
+        return self.export_encoded(spans, payload)
 
     def export_encoded(self, spans: Sequence[ReadableSpan], payload: bytes) -> SpanExportResult:
         """Export ``spans`` as ``payload``, their encoding already made (with Sentry's, in one pass)."""
@@ -140,20 +151,21 @@ def http_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None 
             with self._metrics.export_operation(len(spans)) as result:
                 outcome = self._client.export(payload)
                 if not outcome.success:
-                    result.error = outcome.error
+                    result.error = outcome.error or ExportRefused(f"HTTP {outcome.status_code}: {outcome.reason}")
                     if outcome.status_code is not None:
                         result.error_attrs = {HTTP_RESPONSE_STATUS_CODE: outcome.status_code}
                     return SpanExportResult.FAILURE
             return SpanExportResult.SUCCESS
 
-    options: dict[str, Any] = {
-        "endpoint": f"{otlp.endpoint}/v1/traces",
-        "headers": otlp_headers(otlp),
-        "timeout": otlp.timeout_seconds,
-        "meter_provider": meter_provider,
-    }
-    exporter = FastEncodingHttpExporter(**options)
+    exporter = OTLPSpanExporter(
+        endpoint=f"{otlp.endpoint}/v1/traces",
+        headers=otlp_headers(otlp),
+        timeout=otlp.timeout_seconds,
+        meter_provider=meter_provider,
+    )
     if not callable(getattr(getattr(exporter, "_client", None), "export", None)):
-        return OTLPSpanExporter(**options)  # an SDK release without the client relied on: its own exporter
+        return exporter  # an SDK release without the client relied on: its own export, unsplit
+    # The same object, given otelkit's export: built once, as the SDK numbers its exporters as built.
+    exporter.__class__ = FastEncodingHttpExporter
     exporter.max_request_bytes = otlp.max_request_bytes
     return exporter

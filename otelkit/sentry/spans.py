@@ -228,7 +228,7 @@ class SentrySpanSender:
 
 
 class PreEncodingExporter(Protocol):
-    """An exporter that can send a batch otelkit's encoder already encoded (the collector's gRPC one)."""
+    """An exporter that can send a batch otelkit's encoder already encoded (the collector's, gRPC or HTTP)."""
 
     def export_encoded(self, spans: Sequence[ReadableSpan], payload: bytes) -> SpanExportResult: ...
 

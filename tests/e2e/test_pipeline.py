@@ -214,8 +214,8 @@ def test_counts_names_latency_and_exemplars_survive_the_pipeline(
 def test_megabytes_of_spans_cross_both_hops_within_the_receivers_limits(
     pipeline: tuple[Collector, Prometheus], trace_sink: tuple[OtlpSink, int], protocol: str, padding: int
 ) -> None:
-    """512 spans carrying stack traces or statements, one of them of 4 MB: 5 MB over gRPC (whose
-    receivers take 4 MiB a message by default), 25 MB over HTTP (the collector's receiver takes
+    """512 spans carrying stack traces or statements, one of them of 4 MB: 9 MB over gRPC (whose
+    receivers take 4 MiB a message by default), 30 MB over HTTP (the collector's receiver takes
     20 MiB). The SDK splits its batch for the collector, and the collector splits its merged
     batch for the backend (the sink, a gRPC server with the default limit, as Tempo's), so every
     span arrives once."""

@@ -37,6 +37,8 @@ class SentryOtlpIngest(ThreadingHTTPServer):
 
     def __init__(self) -> None:
         self.accepted: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        self.body_sizes: list[int] = []
+        """Each accepted request's body, decompressed."""
         self.refused: list[tuple[int, str]] = []
         self.arrived = threading.Condition()
         super().__init__(("127.0.0.1", 0), _IngestHandler)
@@ -78,6 +80,7 @@ class _IngestHandler(BaseHTTPRequestHandler):
             return self.server.refuse(400, "no resource_spans")
         with self.server.arrived:
             self.server.accepted.append(request)
+            self.server.body_sizes.append(len(body))
             self.server.arrived.notify_all()
         return 200
 
@@ -161,5 +164,38 @@ def test_a_wrong_key_is_refused_by_the_backend_double(tmp_path: Path, ingest: Se
             assert ingest.arrived.wait_for(lambda: ingest.refused, timeout=20), collector.server.log()[-3000:]
         assert ingest.refused[0] == (401, "auth 'sentry sentry_key=not-the-key'")
         assert ingest.accepted == []
+    finally:
+        collector.stop()
+
+
+def test_the_collector_sends_a_large_batch_in_bounded_requests(tmp_path: Path, ingest: SentryOtlpIngest) -> None:
+    """10 MB of spans (stack traces) reach the backend whole, in requests of at most 4.1 MB before gzip,
+    where the batch processor alone would merge them into one request over common backends' limits."""
+    port = ingest.server_address[1]
+    overlay_env = {
+        "OTELKIT_TRACES_OTLPHTTP_ENDPOINT": f"http://127.0.0.1:{port}/api/{PROJECT}/integration/otlp/v1/traces",
+        "OTELKIT_TRACES_OTLPHTTP_HEADERS": f'{{x-sentry-auth: "sentry sentry_key={PUBLIC_KEY}"}}',
+    }
+    collector = start_collector(tmp_path, overlay=("config.traces-otlphttp.yaml", overlay_env))
+    try:
+        handle = otelkit.init(
+            service={"name": "otlphttp-large"},
+            otlp={"endpoint": collector.grpc_endpoint, "metrics": False},
+            prometheus={"enabled": False},
+            metrics={"system_metrics": False},
+        )
+        tracer = handle.tracer_provider.get_tracer("e2e")
+        for index in range(512):
+            with tracer.start_as_current_span(f"large-{index}", attributes={"exception.stacktrace": "t" * 20_000}):
+                pass
+        handle.shutdown()
+
+        def all_arrived() -> bool:
+            return len([s for s in spans_of(ingest.accepted) if s.name.startswith("large-")]) >= 512
+
+        with ingest.arrived:
+            assert ingest.arrived.wait_for(all_arrived, timeout=30), (ingest.refused, collector.server.log()[-3000:])
+        assert sorted(s.name for s in spans_of(ingest.accepted)) == sorted(f"large-{n}" for n in range(512))
+        assert len(ingest.body_sizes) >= 3 and max(ingest.body_sizes) <= 4_100_000, ingest.body_sizes
     finally:
         collector.stop()

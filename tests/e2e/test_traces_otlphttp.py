@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 import otelkit
 from tests.support.http_server import serving
 from tests.support.otlp_sink import spans_of
-from tests.support.pipeline import start_collector
+from tests.support.pipeline import Collector, start_collector
 
 pytestmark = pytest.mark.slow
 PROJECT = "4508"
@@ -88,6 +88,16 @@ class _IngestHandler(BaseHTTPRequestHandler):
         pass
 
 
+def collector_sending_to(ingest: SentryOtlpIngest, tmp_path: Path, key: str = PUBLIC_KEY) -> Collector:
+    """The collector with config.traces-otlphttp.yaml, configured as for Sentry, sending to the double."""
+    port = ingest.server_address[1]
+    overlay_env = {
+        "OTELKIT_TRACES_OTLPHTTP_ENDPOINT": f"http://127.0.0.1:{port}/api/{PROJECT}/integration/otlp/v1/traces",
+        "OTELKIT_TRACES_OTLPHTTP_HEADERS": f'{{x-sentry-auth: "sentry sentry_key={key}"}}',
+    }
+    return start_collector(tmp_path, overlay=("config.traces-otlphttp.yaml", overlay_env))
+
+
 @pytest.fixture
 def ingest() -> Iterator[SentryOtlpIngest]:
     with serving(SentryOtlpIngest(), name="sentry-otlp-ingest") as server:
@@ -97,12 +107,7 @@ def ingest() -> Iterator[SentryOtlpIngest]:
 def test_spans_reach_an_otlp_http_backend_with_its_path_content_type_and_auth_header(
     tmp_path: Path, ingest: SentryOtlpIngest
 ) -> None:
-    port = ingest.server_address[1]
-    overlay_env = {
-        "OTELKIT_TRACES_OTLPHTTP_ENDPOINT": f"http://127.0.0.1:{port}/api/{PROJECT}/integration/otlp/v1/traces",
-        "OTELKIT_TRACES_OTLPHTTP_HEADERS": f'{{x-sentry-auth: "sentry sentry_key={PUBLIC_KEY}"}}',
-    }
-    collector = start_collector(tmp_path, overlay=("config.traces-otlphttp.yaml", overlay_env))
+    collector = collector_sending_to(ingest, tmp_path)
     try:
         app = FastAPI()
 
@@ -144,12 +149,7 @@ def test_spans_reach_an_otlp_http_backend_with_its_path_content_type_and_auth_he
 
 def test_a_wrong_key_is_refused_by_the_backend_double(tmp_path: Path, ingest: SentryOtlpIngest) -> None:
     """The double is strict: the same pipeline with another key delivers nothing."""
-    port = ingest.server_address[1]
-    overlay_env = {
-        "OTELKIT_TRACES_OTLPHTTP_ENDPOINT": f"http://127.0.0.1:{port}/api/{PROJECT}/integration/otlp/v1/traces",
-        "OTELKIT_TRACES_OTLPHTTP_HEADERS": '{x-sentry-auth: "sentry sentry_key=not-the-key"}',
-    }
-    collector = start_collector(tmp_path, overlay=("config.traces-otlphttp.yaml", overlay_env))
+    collector = collector_sending_to(ingest, tmp_path, key="not-the-key")
     try:
         handle = otelkit.init(
             service={"name": "otlphttp-e2e"},
@@ -171,12 +171,7 @@ def test_a_wrong_key_is_refused_by_the_backend_double(tmp_path: Path, ingest: Se
 def test_the_collector_sends_a_large_batch_in_bounded_requests(tmp_path: Path, ingest: SentryOtlpIngest) -> None:
     """10 MB of spans (stack traces) reach the backend whole, in requests of at most 4.1 MB before gzip,
     where the batch processor alone would merge them into one request over common backends' limits."""
-    port = ingest.server_address[1]
-    overlay_env = {
-        "OTELKIT_TRACES_OTLPHTTP_ENDPOINT": f"http://127.0.0.1:{port}/api/{PROJECT}/integration/otlp/v1/traces",
-        "OTELKIT_TRACES_OTLPHTTP_HEADERS": f'{{x-sentry-auth: "sentry sentry_key={PUBLIC_KEY}"}}',
-    }
-    collector = start_collector(tmp_path, overlay=("config.traces-otlphttp.yaml", overlay_env))
+    collector = collector_sending_to(ingest, tmp_path)
     try:
         handle = otelkit.init(
             service={"name": "otlphttp-large"},

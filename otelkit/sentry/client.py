@@ -128,7 +128,12 @@ class SentryBridge:
         self._sender = SentrySpanSender(
             SentryTransport(self._dsn), max_queued_spans=self.settings.tracing.max_queue_size
         )
-        return SentryFanOut(collector, self._sender, ScrubbedSpans(self.scrubber))
+        return SentryFanOut(
+            collector,
+            self._sender,
+            ScrubbedSpans(self.scrubber),
+            max_request_bytes=self.settings.otlp.max_request_bytes,
+        )
 
     def count_spans_in(self, meter_provider: MeterProvider | None) -> None:
         """Sentry's span queue in the SDK's processor metrics, after the batch processor's."""

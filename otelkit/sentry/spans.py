@@ -50,9 +50,10 @@ from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from sentry_sdk.consts import VERSION, EndpointType
 from sentry_sdk.utils import Dsn
 
-from otelkit._internal.log_once import log_exception_once
+from otelkit._internal.log_once import log_exception_once, log_once
 from otelkit._internal.otlp_spans import encode_export_request_twice
 from otelkit.sentry.span_encoding import ScrubbedSpans
+from otelkit.settings import OtlpSettings
 
 logger = logging.getLogger("otelkit")
 
@@ -233,14 +234,24 @@ class PreEncodingExporter(Protocol):
     def export_encoded(self, spans: Sequence[ReadableSpan], payload: bytes) -> SpanExportResult: ...
 
 
+_DEFAULT_MAX_REQUEST_BYTES: int = OtlpSettings.model_fields["max_request_bytes"].default
+
+
 class SentryFanOut(SpanExporter):
     """The exporter behind otelkit's batch span processor when Sentry takes spans: each batch is
     encoded once for the collector and Sentry and goes to both; without a collector, to Sentry alone."""
 
-    def __init__(self, collector: SpanExporter | None, sender: SentrySpanSender, scrubbed: ScrubbedSpans) -> None:
+    def __init__(
+        self,
+        collector: SpanExporter | None,
+        sender: SentrySpanSender,
+        scrubbed: ScrubbedSpans,
+        max_request_bytes: int = _DEFAULT_MAX_REQUEST_BYTES,
+    ) -> None:
         self._collector = collector
         self._sender = sender
         self._scrubbed = scrubbed
+        self._max_request_bytes = max_request_bytes
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         collector = self._collector
@@ -250,7 +261,7 @@ class SentryFanOut(SpanExporter):
                 collector_payload, sentry_payload = encode_export_request_twice(spans, self._scrubbed)
             else:
                 sentry_payload = self._scrubbed.encode(spans)
-            self._sender.submit(sentry_payload, len(spans))
+            self._submit(spans, sentry_payload)
         except Exception:  # Sentry's part must not cost the collector its batch
             log_exception_once("sentry-span-encoding", "otelkit: encoding spans for Sentry failed")
             self._sender.drop(len(spans), "encoding_failed")
@@ -259,6 +270,24 @@ class SentryFanOut(SpanExporter):
         if collector_payload is not None:
             return collector.export_encoded(spans, collector_payload)  # type: ignore[attr-defined, no-any-return]
         return collector.export(spans)
+
+    def _submit(self, spans: Sequence[ReadableSpan], payload: bytes) -> None:
+        """Sentry's request, or halves of it until each is within ``otlp.max_request_bytes`` (a
+        receiver refuses a larger request whole); a span over it alone is counted, not sent.
+        Re-encoding halves costs more than splitting once, but only for batches that large."""
+        if len(payload) <= self._max_request_bytes:
+            self._sender.submit(payload, len(spans))
+        elif len(spans) == 1:
+            self._sender.drop(1, "SpanTooLarge")
+            log_once(
+                "sentry-span-too-large",
+                "otelkit: a span larger than otlp.max_request_bytes (%d) was not sent to Sentry",
+                self._max_request_bytes,
+            )
+        else:
+            middle = len(spans) // 2
+            for half in (spans[:middle], spans[middle:]):
+                self._submit(half, self._scrubbed.encode(half))
 
     def shutdown(self) -> None:
         if self._collector is not None:

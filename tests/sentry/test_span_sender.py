@@ -21,6 +21,7 @@ from otelkit._internal.otlp_spans import encode_export_request
 from otelkit.sentry.scrubbing import FILTERED, Scrubber
 from otelkit.sentry.span_encoding import ScrubbedSpans
 from otelkit.sentry.spans import SentryFanOut, SentrySpanSender, SentryTransport
+from tests.support.otlp_sink import spans_of
 
 
 class FakeTransport(SentryTransport):
@@ -239,4 +240,35 @@ def test_a_failure_to_encode_for_sentry_costs_the_collector_nothing(
     assert fan_out.export(spans) is SpanExportResult.SUCCESS
     assert collector.batches == [spans] and sender.flush(10) and transport.sent == []
     assert processed(metrics[1], "encoding_failed") == len(spans)  # lost for Sentry, and said so
+    fan_out.shutdown()
+
+
+def padded_spans(count: int, padding: int) -> list[ReadableSpan]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("otelkit.http")
+    for index in range(count):
+        tracer.start_span(f"work-{index}", attributes={"detail": "d" * padding, "client.address": "203.0.113.9"}).end()
+    return list(exporter.get_finished_spans())
+
+
+def test_sentry_gets_a_large_batch_in_requests_within_the_limit_and_a_span_too_large_is_counted(
+    metrics: tuple[MeterProvider, InMemoryMetricReader],
+) -> None:
+    spans = padded_spans(20, 1000)
+    huge = padded_spans(1, 10_000)[0]
+    transport = FakeTransport()
+    sender = SentrySpanSender(transport, max_queued_spans=100)
+    sender.count_in(metrics[0])
+    collector = PreEncodingExporter()
+    fan_out = SentryFanOut(collector, sender, ScrubbedSpans(Scrubber()), max_request_bytes=5000)
+    assert fan_out.export([*spans[:7], huge, *spans[7:]]) is SpanExportResult.SUCCESS
+    assert sender.flush(10)
+    assert len(transport.sent) >= 5 and all(len(payload) <= 5000 for payload in transport.sent)
+    sent = [span for payload in transport.sent for span in spans_of([ExportTraceServiceRequest.FromString(payload)])]
+    assert [span.name for span in sent] == [span.name for span in spans]  # each once, in order
+    assert all(address == FILTERED for payload in transport.sent for address in sentry_addresses(payload))
+    assert processed(metrics[1], "SpanTooLarge") == 1 and processed(metrics[1], "queue_full") == 0
+    assert collector.batches == [[*spans[:7], huge, *spans[7:]]]  # the collector's exporter splits its own
     fan_out.shutdown()

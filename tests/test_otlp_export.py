@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from opentelemetry.proto.metrics.v1 import metrics_pb2
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import otelkit
 from otelkit._internal.otlp_spans import encode_export_request as encode
@@ -288,37 +290,132 @@ def test_without_the_sdk_http_client_it_relies_on_the_sdks_own_exporter_is_used(
     exporter = http_span_exporter(OtlpSettings(endpoint=f"http://127.0.0.1:{refused_port()}", protocol="http/protobuf"))
     assert type(exporter) is trace_exporter.OTLPSpanExporter
     assert exporter._endpoint.endswith("/v1/traces")
+    exporter._client = exporter.renamed_client  # type: ignore[attr-defined]
+    exporter.shutdown()
+
+
+class RefusingHttpReceiver(ThreadingHTTPServer):
+    """An OTLP/HTTP endpoint answering every request with one status (400: as the collector a body
+    over its limit; 503: a backend that is down), and saying when the first request came."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.first_request = threading.Event()
+
+        class Refuse(BaseHTTPRequestHandler):
+            server: RefusingHttpReceiver
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                self.send_response(self.server.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+                self.server.first_request.set()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Refuse)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
 @pytest.fixture
-def refusing_http_endpoint() -> Iterator[str]:
-    """An OTLP/HTTP endpoint answering every request 400, as the collector does a body over its limit."""
+def refusing() -> Iterator[Callable[[int], RefusingHttpReceiver]]:
+    servers: list[RefusingHttpReceiver] = []
 
-    class Refuse(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            self.send_response(400)
-            self.send_header("content-length", "0")
-            self.end_headers()
+    def start(status: int) -> RefusingHttpReceiver:
+        servers.append(RefusingHttpReceiver(status))
+        return servers[-1]
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
-def test_spans_an_http_receiver_refuses_are_counted_as_failed(refusing_http_endpoint: str) -> None:
+@pytest.mark.parametrize("status", [400, 503])
+def test_spans_an_http_receiver_refuses_are_counted_as_failed(
+    refusing: Callable[[int], RefusingHttpReceiver], status: int
+) -> None:
+    """At once (400) or after the retries the timeout allows (503)."""
+    receiver = refusing(status)
     handle = otelkit.init(
-        otlp={"endpoint": refusing_http_endpoint, "protocol": "http/protobuf", "metrics": False},
+        otlp={"endpoint": receiver.url, "protocol": "http/protobuf", "metrics": False, "timeout_seconds": 1},
         metrics={"system_metrics": False},
     )
     traced(handle, [f"work-{index}" for index in range(5)], 10)
     handle.force_flush()
     assert exported_spans(handle) == {"ExportRefused": 5}
+
+
+def direct_exporter(
+    protocol: str, endpoint: str, monkeypatch: pytest.MonkeyPatch, **settings: Any
+) -> tuple[SpanExporter, InMemoryMetricReader]:
+    """otelkit's span exporter with the SDK's own metrics on, read from an in-memory reader."""
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    from otelkit._internal.exporters import otlp_span_exporter
+    from otelkit.settings import OtlpSettings
+
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+    reader = InMemoryMetricReader()
+    otlp = OtlpSettings(endpoint=endpoint, protocol=protocol, **settings)
+    return otlp_span_exporter(otlp, MeterProvider(metric_readers=[reader])), reader
+
+
+def read_exported(reader: InMemoryMetricReader) -> dict[str, float]:
+    data = reader.get_metrics_data()
+    counts: dict[str, float] = {}
+    for resource in data.resource_metrics if data else []:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == "otel.sdk.exporter.span.exported":
+                    for point in metric.data.data_points:
+                        error_type = str((point.attributes or {}).get("error.type", ""))
+                        counts[error_type] = counts.get(error_type, 0) + point.value
+    return counts
+
+
+def test_shutdown_during_http_retries_counts_the_batch_as_failed(
+    refusing: Callable[[int], RefusingHttpReceiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = refusing(503)
+    exporter, reader = direct_exporter("http/protobuf", receiver.url, monkeypatch, timeout_seconds=30)
+    results: list[SpanExportResult] = []
+    worker = threading.Thread(target=lambda: results.append(exporter.export(sdk_spans(["a", "b", "c"], 10))))
+    worker.start()
+    assert receiver.first_request.wait(10)
+    exporter.shutdown()  # while it waits to retry
+    worker.join(10)
+    assert results == [SpanExportResult.FAILURE]
+    # Counted as failed, never as exported: abandoned if shutdown cut the wait before a retry,
+    # refused if it came as the client weighed retrying after a 503 (the SDK client's two ways out).
+    counts = read_exported(reader)
+    assert len(counts) == 1 and counts.get("ExportAbandoned", counts.get("ExportRefused")) == 3, counts
+
+
+def test_shutdown_between_parts_counts_the_parts_left_as_abandoned(
+    sink_endpoint: tuple[OtlpSink, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink, endpoint, protocol = sink_endpoint
+    exporter, reader = direct_exporter(protocol, endpoint, monkeypatch, max_request_bytes=20_000)
+    send = exporter._send  # type: ignore[attr-defined]
+
+    def send_then_shut_down(spans: Sequence[ReadableSpan], payload: bytes) -> SpanExportResult:
+        result: SpanExportResult = send(spans, payload)
+        exporter.shutdown()
+        return result
+
+    monkeypatch.setattr(exporter, "_send", send_then_shut_down)
+    spans = sdk_spans([f"work-{index}" for index in range(30)], 2000)
+    assert exporter.export(spans) is SpanExportResult.FAILURE
+    sent = len(sink.span_names())
+    assert 0 < sent < 30
+    assert read_exported(reader) == {"": sent, "ExportAbandoned": 30 - sent}
 
 
 def test_a_shut_down_exporter_sends_nothing_and_fails(

@@ -28,8 +28,8 @@ class SpanTooLarge(ValueError):
 
 
 class ExportRefused(RuntimeError):
-    """An HTTP answer refusing a request (its status code is on the failure too): the SDK's own
-    exporter counts such spans as exported, with no ``error_type``."""
+    """An HTTP status refusing a request: at once (400, 413) or after its retries (429, 5xx); the
+    status code is on the failure too. The SDK's own exporter counts such spans as exported."""
 
 
 class ExportAbandoned(RuntimeError):
@@ -74,12 +74,18 @@ class _SplitsRequests:
                 self.max_request_bytes,
             )
         for sent, (part, part_payload) in enumerate(requests):
+            if self._shutdown:  # shut down between parts: the SDK would refuse this one uncounted
+                self._abandon(requests[sent:], "the exporter was shut down")
+                return SpanExportResult.FAILURE
             if self._send(part, part_payload) is not SpanExportResult.SUCCESS:
-                abandoned = sum(len(rest) for rest, _ in requests[sent + 1 :])
-                if abandoned:
-                    self._count_failed(abandoned, ExportAbandoned("an earlier part of the batch failed"))
+                self._abandon(requests[sent + 1 :], "an earlier part of the batch failed")
                 return SpanExportResult.FAILURE
         return SpanExportResult.FAILURE if oversized else SpanExportResult.SUCCESS
+
+    def _abandon(self, requests: Sequence[tuple[list[ReadableSpan], bytes]], why: str) -> None:
+        abandoned = sum(len(part) for part, _ in requests)
+        if abandoned:
+            self._count_failed(abandoned, ExportAbandoned(why))
 
     def _send(self, spans: Sequence[ReadableSpan], payload: bytes) -> SpanExportResult:
         """One request through the SDK exporter's retries, counted by its metrics."""
@@ -151,9 +157,11 @@ def http_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None 
             with self._metrics.export_operation(len(spans)) as result:
                 outcome = self._client.export(payload)
                 if not outcome.success:
-                    result.error = outcome.error or ExportRefused(f"HTTP {outcome.status_code}: {outcome.reason}")
                     if outcome.status_code is not None:
                         result.error_attrs = {HTTP_RESPONSE_STATUS_CODE: outcome.status_code}
+                        result.error = outcome.error or ExportRefused(f"HTTP {outcome.status_code} {outcome.reason}")
+                    else:
+                        result.error = outcome.error or ExportAbandoned("retries cut short by shutdown")
                     return SpanExportResult.FAILURE
             return SpanExportResult.SUCCESS
 

@@ -83,6 +83,8 @@ def plan_sentry(
         Dsn(dsn)
     except (BadDsn, ValueError):  # a port that is not a number raises ValueError
         origin = setting_origin("sentry", "dsn", secrets_dir())
+        if origin is not None and origin.raw is not None and origin.raw.strip() != dsn:
+            origin = None  # the environment holds another DSN: this one is otelkit.init()'s argument
         where = origin.source if origin else "argument to otelkit.init(); variable OTELKIT_SENTRY__DSN"
         raise OtelkitConfigError(
             f"setting sentry.dsn ({where}) = <redacted>: sentry-sdk cannot parse it; expected "

@@ -42,6 +42,18 @@ def test_a_dsn_sentry_cannot_use_names_the_setting_and_hides_the_key(dsn: str) -
     assert not sentry_sdk.get_client().is_active()
 
 
+def test_a_bad_dsn_is_traced_to_where_it_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variable when it set the DSN; the argument when the argument overrode a good variable."""
+    bad = "https://k3y-s3cret@sentry.example:port/42"
+    monkeypatch.setenv("OTELKIT_SENTRY__DSN", bad)
+    with pytest.raises(OtelkitConfigError, match=r"sentry\.dsn \(OTELKIT_SENTRY__DSN\) = <redacted>"):
+        otelkit.init(**QUIET)
+    monkeypatch.setenv("OTELKIT_SENTRY__DSN", "https://good@sentry.example/42")
+    with pytest.raises(OtelkitConfigError, match=r"sentry\.dsn \(argument .*\) = <redacted>"):
+        otelkit.init(sentry={"dsn": bad}, **QUIET)
+    assert not sentry_sdk.get_client().is_active()
+
+
 def test_release_is_the_service_version_unless_the_build_names_one(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = OtelkitSettings(service={"name": "checkout", "version": "1.4.2", "environment": "staging"})
     assert release_of(settings) == "checkout@1.4.2"

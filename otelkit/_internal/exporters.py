@@ -101,8 +101,17 @@ class WatchedMetricExporter(MetricExporter):
         self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
-def otlp_headers(otlp: OtlpSettings) -> dict[str, str]:
-    return {key: value.get_secret_value() for key, value in otlp.headers.items()}
+def otlp_connection(otlp: OtlpSettings, signal: str) -> dict[str, Any]:
+    """Where and how the SDK's OTLP exporters of ``signal`` ("metrics", "traces") reach
+    ``otlp.endpoint``: gRPC takes the endpoint as is, plain text for an http:// URL; HTTP takes
+    the signal's path under it."""
+    connection: dict[str, Any] = {
+        "headers": {key: value.get_secret_value() for key, value in otlp.headers.items()},
+        "timeout": otlp.timeout_seconds,
+    }
+    if otlp.protocol == "grpc":
+        return {"endpoint": otlp.endpoint, "insecure": (otlp.endpoint or "").startswith("http://"), **connection}
+    return {"endpoint": f"{otlp.endpoint}/v1/{signal}", **connection}
 
 
 def otlp_metric_exporter(
@@ -121,10 +130,7 @@ def otlp_metric_exporter(
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
 
         exporter = GrpcExporter(
-            endpoint=otlp.endpoint,
-            insecure=(otlp.endpoint or "").startswith("http://"),
-            headers=otlp_headers(otlp),
-            timeout=otlp.timeout_seconds,
+            **otlp_connection(otlp, "metrics"),
             preferred_temporality=CUMULATIVE,
             preferred_aggregation=aggregation,
         )
@@ -132,9 +138,7 @@ def otlp_metric_exporter(
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
 
         exporter = HttpExporter(
-            endpoint=f"{otlp.endpoint}/v1/metrics",
-            headers=otlp_headers(otlp),
-            timeout=otlp.timeout_seconds,
+            **otlp_connection(otlp, "metrics"),
             preferred_temporality=CUMULATIVE,
             preferred_aggregation=aggregation,
         )

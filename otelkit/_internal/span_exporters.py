@@ -17,7 +17,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otelkit._internal.exporters import otlp_headers
+from otelkit._internal.exporters import otlp_connection
 from otelkit._internal.log_once import log_exception_once, log_once
 from otelkit._internal.otlp_spans import encode_export_request, encode_export_requests
 from otelkit.settings import OtlpSettings
@@ -132,13 +132,7 @@ def grpc_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None 
         def _send(self, spans: Sequence[ReadableSpan], payload: bytes) -> SpanExportResult:
             return OTLPSpanExporter.export(self, _Encoded(spans, payload))
 
-    exporter = FastEncodingGrpcExporter(
-        endpoint=otlp.endpoint,
-        insecure=(otlp.endpoint or "").startswith("http://"),
-        headers=otlp_headers(otlp),
-        timeout=otlp.timeout_seconds,
-        meter_provider=meter_provider,
-    )
+    exporter = FastEncodingGrpcExporter(**otlp_connection(otlp, "traces"), meter_provider=meter_provider)
     exporter.max_request_bytes = otlp.max_request_bytes
     return exporter
 
@@ -165,12 +159,7 @@ def http_span_exporter(otlp: OtlpSettings, meter_provider: MeterProvider | None 
                     return SpanExportResult.FAILURE
             return SpanExportResult.SUCCESS
 
-    exporter = OTLPSpanExporter(
-        endpoint=f"{otlp.endpoint}/v1/traces",
-        headers=otlp_headers(otlp),
-        timeout=otlp.timeout_seconds,
-        meter_provider=meter_provider,
-    )
+    exporter = OTLPSpanExporter(**otlp_connection(otlp, "traces"), meter_provider=meter_provider)
     if not callable(getattr(getattr(exporter, "_client", None), "export", None)):
         return exporter  # an SDK release without the client relied on: its own export, unsplit
     # The same object, given otelkit's export: built once, as the SDK numbers its exporters as built.

@@ -296,7 +296,7 @@ _GROUP_FRAMING = 6
 
 
 def encode_export_requests(
-    spans: Sequence[ReadableSpan], max_bytes: int
+    spans: Sequence[ReadableSpan], max_bytes: int, attributes_encoder: SpanAttributesEncoder | None = None
 ) -> tuple[list[tuple[list[ReadableSpan], bytes]], list[ReadableSpan]]:
     """``spans`` as consecutive export requests of at most ``max_bytes`` each, and the spans too
     large for any request on their own.
@@ -305,9 +305,9 @@ def encode_export_requests(
     included, take 4 MiB by default), so one batch of spans carrying stack traces or SQL would
     lose every span in it, after retries that hold up the export thread. A part is filled while
     its size, counted from above (each resource and scope it holds at most once), stays within
-    the limit.
+    the limit. ``attributes_encoder`` as for `encode_export_request`.
     """
-    encoded = [encode_span(span) for span in spans]
+    encoded = [encode_span(span, attributes_encoder) for span in spans]
     headers: dict[int, int] = {}  # id of a resource or scope -> what its fields add to a request
 
     def header_size(owner: Any, fields: Callable[[Any], tuple[bytes, bytes]]) -> int:

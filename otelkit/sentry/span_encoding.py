@@ -23,6 +23,7 @@ from otelkit._internal.otlp_spans import (
     _attribute_parts,
     encode_attribute,
     encode_export_request,
+    encode_export_requests,
 )
 from otelkit.sentry.scrubbing import Scrubber
 
@@ -91,8 +92,17 @@ class ScrubbedSpans:
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         """Sentry's request alone (when no collector takes the spans)."""
-        prepared = [self.replacement(span) or span for span in spans]
-        return encode_export_request(prepared, self._attributes_of)
+        return encode_export_request(self._prepared(spans), self._attributes_of)
+
+    def encode_requests(
+        self, spans: Sequence[ReadableSpan], max_bytes: int
+    ) -> tuple[list[tuple[list[ReadableSpan], bytes]], list[ReadableSpan]]:
+        """Sentry's requests of at most ``max_bytes`` each, and the spans too large alone, as
+        `encode_export_requests` splits the collector's (the spans returned are Sentry's copies)."""
+        return encode_export_requests(self._prepared(spans), max_bytes, self._attributes_of)
+
+    def _prepared(self, spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
+        return [self.replacement(span) or span for span in spans]
 
     def replacement(self, span: ReadableSpan) -> ReadableSpan | None:
         """``span`` with its events and status description scrubbed, or None when it has neither."""

@@ -272,22 +272,21 @@ class SentryFanOut(SpanExporter):
         return collector.export(spans)
 
     def _submit(self, spans: Sequence[ReadableSpan], payload: bytes) -> None:
-        """Sentry's request, or halves of it until each is within ``otlp.max_request_bytes`` (a
-        receiver refuses a larger request whole); a span over it alone is counted, not sent.
-        Re-encoding halves costs more than splitting once, but only for batches that large."""
+        """Sentry's request, or requests within ``otlp.max_request_bytes`` split as the collector's
+        are (a receiver refuses a larger request whole); a span over it alone is counted, not sent."""
         if len(payload) <= self._max_request_bytes:
             self._sender.submit(payload, len(spans))
-        elif len(spans) == 1:
-            self._sender.drop(1, "SpanTooLarge")
+            return
+        requests, oversized = self._scrubbed.encode_requests(spans, self._max_request_bytes)
+        for part, part_payload in requests:
+            self._sender.submit(part_payload, len(part))
+        if oversized:
+            self._sender.drop(len(oversized), "SpanTooLarge")
             log_once(
                 "sentry-span-too-large",
-                "otelkit: a span larger than otlp.max_request_bytes (%d) was not sent to Sentry",
+                "otelkit: span(s) larger than otlp.max_request_bytes (%d) were not sent to Sentry",
                 self._max_request_bytes,
             )
-        else:
-            middle = len(spans) // 2
-            for half in (spans[:middle], spans[middle:]):
-                self._submit(half, self._scrubbed.encode(half))
 
     def shutdown(self) -> None:
         if self._collector is not None:

@@ -10,6 +10,7 @@ from otelkit._internal import state
 from otelkit._internal.log_once import _seen as log_once_seen
 from otelkit.testing import preserved_callbacks, reset_opentelemetry_globals
 from tests.support.databases import postgres_server, redis_server
+from tests.support.otlp_sink import OtlpSink, start_grpc_sink
 
 pytest_plugins = ["pytester"]
 
@@ -61,3 +62,13 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     with redis_server(tmp_path_factory.mktemp("redis-log")) as url:
         yield url
+
+
+@pytest.fixture
+def grpc_sink() -> Iterator[tuple[OtlpSink, str]]:
+    """An OTLP/gRPC receiver and its endpoint URL, with gRPC's default 4 MiB limit on a request (as
+    the collector's)."""
+    sink = OtlpSink()
+    server, port = start_grpc_sink(sink)
+    yield sink, f"http://127.0.0.1:{port}"
+    server.stop(grace=None)

@@ -139,15 +139,6 @@ def test_spans_dropped_while_the_collector_is_down_are_counted() -> None:
     handle.shutdown(timeout_seconds=2)
 
 
-@pytest.fixture
-def grpc_sink() -> Iterator[tuple[OtlpSink, str]]:
-    """A gRPC receiver with gRPC's default 4 MiB limit on a request, as the collector's."""
-    sink = OtlpSink()
-    server, port = start_grpc_sink(sink)
-    yield sink, f"http://127.0.0.1:{port}"
-    server.stop(grace=None)
-
-
 def traced(handle: otelkit.Otelkit, names: list[str], padding: int) -> None:
     for name in names:
         with handle.tracer.start_as_current_span(name, attributes={"padding": "p" * padding}):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -11,15 +9,7 @@ import otelkit
 from otelkit._internal.pipeline import build_pipeline
 from otelkit._internal.push_and_pull import PushAndPullReader
 from otelkit.settings import OtelkitSettings
-from tests.support.otlp_sink import OtlpSink, start_grpc_sink
-
-
-@pytest.fixture
-def sink_endpoint() -> Iterator[tuple[OtlpSink, str]]:
-    sink = OtlpSink()
-    server, port = start_grpc_sink(sink)
-    yield sink, f"http://127.0.0.1:{port}"
-    server.stop(grace=None)
+from tests.support.otlp_sink import OtlpSink
 
 
 def scraped_total(registry: CollectorRegistry | None) -> float:
@@ -34,8 +24,8 @@ def pushed_total(sink: OtlpSink) -> float:
     return sink.metrics()["payment_requests_total"][-1].sum.data_points[0].as_double
 
 
-def test_scrapes_and_pushes_both_see_every_measurement(sink_endpoint: tuple[OtlpSink, str]) -> None:
-    sink, endpoint = sink_endpoint
+def test_scrapes_and_pushes_both_see_every_measurement(grpc_sink: tuple[OtlpSink, str]) -> None:
+    sink, endpoint = grpc_sink
     handle = otelkit.init(otlp={"endpoint": endpoint, "export_interval_seconds": 60}, metrics={"system_metrics": False})
     otelkit.record_payment("stripe", "success", 5, "EUR")
     otelkit.record_payment("stripe", "success", 5, "EUR")
@@ -54,9 +44,9 @@ def test_scrapes_and_pushes_both_see_every_measurement(sink_endpoint: tuple[Otlp
 
 
 def test_one_reader_aggregates_for_both_outlets_unless_their_histograms_differ(
-    sink_endpoint: tuple[OtlpSink, str],
+    grpc_sink: tuple[OtlpSink, str],
 ) -> None:
-    pushing = {"otlp": {"endpoint": sink_endpoint[1]}, "metrics": {"system_metrics": False}}
+    pushing = {"otlp": {"endpoint": grpc_sink[1]}, "metrics": {"system_metrics": False}}
     shared = build_pipeline(OtelkitSettings(**pushing))
     exponential = build_pipeline(
         OtelkitSettings(**{**pushing, "metrics": {"system_metrics": False, "histogram_aggregation": "exponential"}})
@@ -70,9 +60,9 @@ def test_one_reader_aggregates_for_both_outlets_unless_their_histograms_differ(
             pipeline.shutdown(timeout_seconds=1)
 
 
-def test_exemplars_a_scrape_collected_still_reach_the_push(sink_endpoint: tuple[OtlpSink, str]) -> None:
+def test_exemplars_a_scrape_collected_still_reach_the_push(grpc_sink: tuple[OtlpSink, str]) -> None:
     """The SDK's default reservoirs empty when collected; the scrape must not take them from the push."""
-    sink, endpoint = sink_endpoint
+    sink, endpoint = grpc_sink
     handle = otelkit.init(otlp={"endpoint": endpoint, "export_interval_seconds": 60}, metrics={"system_metrics": False})
     meter = handle.meter_provider.get_meter("shop")
     orders = meter.create_counter("orders")
@@ -92,10 +82,10 @@ def test_exemplars_a_scrape_collected_still_reach_the_push(sink_endpoint: tuple[
 
 
 def test_the_otlp_exponential_variable_keeps_prometheus_explicit(
-    sink_endpoint: tuple[OtlpSink, str], monkeypatch: pytest.MonkeyPatch
+    grpc_sink: tuple[OtlpSink, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "base2_exponential_bucket_histogram")
-    sink, endpoint = sink_endpoint
+    sink, endpoint = grpc_sink
     handle = otelkit.init(otlp={"endpoint": endpoint, "export_interval_seconds": 60}, metrics={"system_metrics": False})
     handle.meter_provider.get_meter("shop").create_histogram("payload", unit="By").record(512)
     assert 'payload_bytes_bucket{le="+Inf"} 1.0' in generate_latest(handle.prometheus_registry).decode()
@@ -105,8 +95,8 @@ def test_the_otlp_exponential_variable_keeps_prometheus_explicit(
     handle.shutdown()
 
 
-def test_a_shut_down_pipeline_leaves_the_registry(sink_endpoint: tuple[OtlpSink, str]) -> None:
-    handle = otelkit.init(otlp={"endpoint": sink_endpoint[1]}, metrics={"system_metrics": False})
+def test_a_shut_down_pipeline_leaves_the_registry(grpc_sink: tuple[OtlpSink, str]) -> None:
+    handle = otelkit.init(otlp={"endpoint": grpc_sink[1]}, metrics={"system_metrics": False})
     otelkit.record_payment("stripe", "success", 5, "EUR")
     registry = handle.prometheus_registry
     assert "payment_requests_total" in generate_latest(registry).decode()
@@ -114,9 +104,9 @@ def test_a_shut_down_pipeline_leaves_the_registry(sink_endpoint: tuple[OtlpSink,
     assert "payment_requests_total" not in generate_latest(registry).decode()
 
 
-def test_a_kept_exemplar_returns_to_its_own_series_only(sink_endpoint: tuple[OtlpSink, str]) -> None:
+def test_a_kept_exemplar_returns_to_its_own_series_only(grpc_sink: tuple[OtlpSink, str]) -> None:
     """Two meters named alike (versions 1 and 2), each with an ``orders`` counter: no exemplar crosses over."""
-    sink, endpoint = sink_endpoint
+    sink, endpoint = grpc_sink
     handle = otelkit.init(otlp={"endpoint": endpoint, "export_interval_seconds": 60}, metrics={"system_metrics": False})
     v1 = handle.meter_provider.get_meter("shop", "1").create_counter("orders")
     v2 = handle.meter_provider.get_meter("shop", "2").create_counter("orders")

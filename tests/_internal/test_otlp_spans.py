@@ -15,6 +15,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, S
 from opentelemetry.trace.span import TraceState
 
 from otelkit._internal.otlp_spans import encode_export_request, encode_export_requests
+from tests.support.spans import with_fields
 
 
 def make_spans() -> list[ReadableSpan]:
@@ -191,20 +192,7 @@ def padded_spans(count: int, pad: int) -> list[ReadableSpan]:
     while len(spans) < count:
         for span in originals:
             spans.append(
-                ReadableSpan(
-                    name=span.name,
-                    context=span.context,
-                    parent=span.parent,
-                    resource=span.resource,
-                    attributes={**(span.attributes or {}), "padding": "p" * pad, "n": len(spans)},
-                    events=span.events,
-                    links=span.links,
-                    kind=span.kind,
-                    status=span.status,
-                    start_time=span.start_time,
-                    end_time=span.end_time,
-                    instrumentation_scope=span.instrumentation_scope,
-                )
+                with_fields(span, attributes={**(span.attributes or {}), "padding": "p" * pad, "n": len(spans)})
             )
     return spans[:count]
 
